@@ -1,0 +1,100 @@
+"""Users, roles and the audit log.
+
+Roles: ``operations`` (wall screen, all tickets), ``grid_worker`` (own and own cell's tickets),
+``civil_affairs`` (the only role that sees residents' personal details; every view is audited),
+``admin`` (loads data, watches device health). Passwords are stored as werkzeug scrypt hashes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("operations", "grid_worker", "civil_affairs", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in person."""
+
+    username: str
+    display_name: str
+    role: str
+    worker_id: str | None = None
+    cell_code: str | None = None
+
+
+def create_user(
+    conn: psycopg.Connection[Any],
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    worker_id: str | None = None,
+) -> User:
+    """Create a user (or reset an existing one's password and role); link a grid worker."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise ValueError("a password needs at least 8 characters")
+    if (role == "grid_worker") != (worker_id is not None):
+        raise ValueError("a grid_worker user needs a worker id, and only a grid_worker has one")
+    conn.execute(
+        """
+        INSERT INTO users (username, display_name, role, password_hash) VALUES (%s, %s, %s, %s)
+        ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name,
+            role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, active = true
+        """,
+        (username, display_name, role, generate_password_hash(password)),
+    )
+    if worker_id is not None:
+        updated = conn.execute(
+            "UPDATE workers SET username = %s WHERE id = %s RETURNING id", (username, worker_id)
+        ).fetchone()
+        if updated is None:
+            raise ValueError(f"worker {worker_id} does not exist")
+    user = get_user(conn, username)
+    assert user is not None
+    return user
+
+
+def get_user(conn: psycopg.Connection[Any], username: str) -> User | None:
+    """The active user of that name, with the linked worker if any."""
+    row = conn.execute(
+        "SELECT u.username, u.display_name, u.role, w.id AS worker_id, w.cell_code"
+        " FROM users u LEFT JOIN workers w ON w.username = u.username"
+        " WHERE u.username = %s AND u.active",
+        (username,),
+    ).fetchone()
+    if row is None:
+        return None
+    return User(row["username"], row["display_name"], row["role"], row["worker_id"],
+                row["cell_code"])
+
+
+def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> User | None:
+    """The user if the password is right, else None (same answer for unknown users)."""
+    row = conn.execute(
+        "SELECT password_hash FROM users WHERE username = %s AND active", (username,)
+    ).fetchone()
+    if row is None or not check_password_hash(row["password_hash"], password):
+        return None
+    return get_user(conn, username)
+
+
+def audit(
+    conn: psycopg.Connection[Any],
+    username: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append to the audit log (who did or saw what)."""
+    conn.execute(
+        "INSERT INTO audit_log (username, action, subject, details) VALUES (%s, %s, %s, %s)",
+        (username, action, subject, json.dumps(details or {}, default=str)),
+    )
