@@ -13,7 +13,6 @@ transaction as the change itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -85,8 +84,8 @@ def create_for_alert(
 ) -> int | None:
     """Open a ticket for an alert unless it has one; return the new ticket id (None if existed).
 
-    Deadlines are counted from the alert's first reading time, so a replay of old readings does
-    not look urgent forever, nor a live alert lenient.
+    Deadlines run from the moment the ticket is opened (clock time; working-time calendars
+    come with the full case workflow).
     """
     alert = conn.execute(
         "SELECT id, kind, severity, message, grid_code, lon, lat, first_seen, source_id"
@@ -96,14 +95,16 @@ def create_for_alert(
     if alert is None:
         raise ValueError(f"alert {alert_id} does not exist")
     category, title = ALERT_CATEGORIES.get(alert["kind"], ("other", alert["kind"]))
-    label = conn.execute("SELECT label FROM devices WHERE id = %s", (alert["source_id"],)).fetchone()
+    label = conn.execute(
+        "SELECT label FROM devices WHERE id = %s", (alert["source_id"],)
+    ).fetchone()
     where = label["label"] if label else alert["source_id"]
-    started: datetime = alert["first_seen"]
     row = conn.execute(
         """
         INSERT INTO tickets (alert_id, title, description, category, priority, status, grid_code,
                              lon, lat, ack_due_at, due_at)
-        VALUES (%s, %s, %s, %s, %s, 'new', %s, %s, %s, %s, %s)
+        VALUES (%s, %s, %s, %s, %s, 'new', %s, %s, %s,
+                now() + make_interval(mins => %s), now() + make_interval(hours => %s))
         ON CONFLICT (alert_id) DO NOTHING
         RETURNING id
         """,
@@ -116,8 +117,8 @@ def create_for_alert(
             alert["grid_code"],
             alert["lon"],
             alert["lat"],
-            started + timedelta(minutes=ack_minutes),
-            started + timedelta(hours=resolve_hours),
+            ack_minutes,
+            resolve_hours,
         ),
     ).fetchone()
     if row is None:

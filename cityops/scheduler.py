@@ -1,0 +1,101 @@
+"""Periodic work on APScheduler 3, run once cluster-wide per period.
+
+APScheduler does not coordinate several schedulers, and an advisory lock only stops overlap, not
+repeats; so each run of a periodic job first claims its period with an insert-or-nothing row in
+``job_claims``. Whichever scheduler inserts the row runs the job; the others skip that period.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
+from psycopg_pool import ConnectionPool
+
+from cityops import dispatch
+from cityops.tickets import record_event
+from cityops.topics import Topics
+
+log = logging.getLogger(__name__)
+
+Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
+
+
+def claim(conn: psycopg.Connection[Any], job: str, period: datetime, who: str) -> bool:
+    """True if this caller won ``period`` of ``job`` (and must run it); False if taken."""
+    row = conn.execute(
+        "INSERT INTO job_claims (job, period, claimed_by) VALUES (%s, %s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        (job, period, who),
+    ).fetchone()
+    return row is not None
+
+
+def period_start(now: datetime, seconds: int) -> datetime:
+    """The start of the ``seconds``-long period that contains ``now`` (UTC, epoch-aligned)."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def remind_overdue(conn: psycopg.Connection[Any], topics: Topics) -> list[int]:
+    """First step of escalation: remind the worker once of each dispatched ticket whose
+    acknowledgement is overdue (an event on the ticket and a fresh push to the phone)."""
+    rows = conn.execute(
+        """
+        SELECT t.id, t.worker_id, t.ack_due_at FROM tickets t
+        WHERE t.status = 'dispatched' AND t.ack_due_at < now() AND t.worker_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id
+                          AND e.note LIKE 'reminder:%%')
+        ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+        """
+    ).fetchall()
+    for row in rows:
+        record_event(conn, row["id"], "system", "dispatched", "dispatched",
+                     f"reminder: not acknowledged by {row['ack_due_at']:%H:%M %Z}")
+        dispatch.queue_worker_update(conn, row["worker_id"], topics, row["id"], "reminder")
+    return [r["id"] for r in rows]
+
+
+class Scheduler:
+    """The periodic jobs of CityOps on one BackgroundScheduler (UTC)."""
+
+    def __init__(self, pool: Pool, topics: Topics, send_dispatches: Callable[[], object]) -> None:
+        self._pool = pool
+        self._topics = topics
+        self._who = f"{socket.gethostname()}:{id(self):x}"
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "misfire_grace_time": 30, "max_instances": 1},
+        )
+        # sending the outbox is safe to run anywhere at any time (rows are locked SKIP LOCKED)
+        self._scheduler.add_job(send_dispatches, "interval", seconds=5, id="dispatch-outbox")
+        self._scheduler.add_job(self._once("overdue-reminders", 60, self._reminders), "interval",
+                                seconds=60, id="overdue-reminders")
+
+    def _once(self, job: str, seconds: int, work: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            with self._pool.connection() as conn:
+                won = claim(conn, job, period_start(datetime.now(UTC), seconds), self._who)
+            if won:
+                work()
+        return run
+
+    def _reminders(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            reminded = remind_overdue(conn, self._topics)
+        if reminded:
+            log.info("overdue reminders", extra={"tickets": reminded})
+
+    def start(self) -> None:
+        """Start the jobs in a background thread."""
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop after running jobs finish."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
