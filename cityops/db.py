@@ -107,7 +107,9 @@ def pending_migrations(url: str) -> list[str]:
 
 def readings_engine(conn: psycopg.Connection[Any]) -> Engine:
     """Which storage the readings table was created on: 'timescaledb' or 'postgresql'."""
-    row = conn.execute("SELECT value #>> '{}' AS v FROM meta WHERE key = 'readings_engine'").fetchone()
+    row = conn.execute(
+        "SELECT value #>> '{}' AS v FROM meta WHERE key = 'readings_engine'"
+    ).fetchone()
     if row is None:
         raise RuntimeError("the schema is not migrated: run `cityops db upgrade`")
     value = row["v"] if isinstance(row, dict) else row[0]

@@ -215,8 +215,8 @@ def _populate(rng: random.Random, district: District, communities: list[Cell]) -
                 "community_code": cell.code,
                 "head_name": _person(rng),
                 "phone": f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
-                "address": f"Room {rng.randint(1, 6)}0{rng.randint(1, 4)}, No. {rng.randint(1, 60)}, "
-                           f"Lane {rng.randint(1, 999)}, {road} Road",
+                "address": f"Room {rng.randint(1, 6)}0{rng.randint(1, 4)},"
+                           f" No. {rng.randint(1, 60)}, Lane {rng.randint(1, 999)}, {road} Road",
                 "members": 1 if alone else rng.choice([1, 2, 2, 3, 3, 3, 4, 5]),
                 "elderly_alone": alone,
                 "birth_year": rng.randint(1932, 1960) if alone else rng.randint(1940, 2000),
@@ -267,7 +267,9 @@ def _populate(rng: random.Random, district: District, communities: list[Cell]) -
         })
 
 
-def _copy(cur: psycopg.Cursor[Any], table: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
+def _copy(
+    cur: psycopg.Cursor[Any], table: str, columns: list[str], rows: list[dict[str, Any]]
+) -> None:
     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([

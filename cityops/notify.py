@@ -7,6 +7,7 @@ A row is marked sent only after the broker acknowledged it (PUBACK); failures st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -60,10 +61,8 @@ class MqttNotifier:
                 info = client.publish(
                     row["topic"], json.dumps(row["payload"]).encode(), qos=1, retain=True
                 )
-                try:
+                with contextlib.suppress(RuntimeError, ValueError):  # not connected / timed out
                     info.wait_for_publish(timeout=5)
-                except (RuntimeError, ValueError):
-                    pass
                 if info.is_published():
                     sent_ids.append(row["id"])
                 else:

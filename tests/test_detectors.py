@@ -58,7 +58,7 @@ def test_silent_morning_reads_as_a_plain_sentence() -> None:
     assert "(13 h)" in decision.message
     assert decision.severity == "medium"  # 13 h: 1.3 x the 10 h limit
     assert decision.details["gap_minutes"] == 13 * 60
-    longer = water_silence(times + [times[-1] + timedelta(hours=3)], [*volumes, 0.0],
+    longer = water_silence([*times, times[-1] + timedelta(hours=3)], [*volumes, 0.0],
                            timedelta(hours=10), SH)
     assert longer is not None and longer.severity == "high"  # 16 h: 1.6 x
 

@@ -1,0 +1,240 @@
+"""The ``cityops`` command (click). Production processes read their services from the settings
+(``CITYOPS_DATABASE_URL``, ``CITYOPS_MQTT_URL`` or a TOML file); ``cityops demo`` needs neither."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from cityops import db, logs
+from cityops.district import DistrictSize, generate_district, is_loaded, load_district
+from cityops.report import activity_summary, format_summary
+from cityops.settings import Settings, SettingsError, load_settings
+
+
+def fail(message: str) -> NoReturn:
+    """Print a clear error and exit with status 2."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.ensure_object(dict)["settings"]  # type: ignore[no-any-return]
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        fail("CITYOPS_DATABASE_URL is not set (or database_url in the config file);"
+             " `cityops demo` runs with a private database instead")
+    return settings.database_url.get_secret_value()
+
+
+def _mqtt_url(settings: Settings) -> str:
+    if settings.mqtt_url is None:
+        fail("CITYOPS_MQTT_URL is not set (or mqtt_url in the config file);"
+             " `cityops demo` runs with a private broker instead")
+    return settings.mqtt_url.get_secret_value()
+
+
+def wait_for_signal(stop: threading.Event, duration: float | None = None) -> None:
+    """Block until Ctrl-C / SIGTERM (or ``duration`` seconds), then return."""
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    stop.wait(duration)
+
+
+@click.group()
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="TOML configuration file (else CITYOPS_CONFIG, else environment only).")
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None) -> None:
+    """CityOps: the district's urban operations centre."""
+    try:
+        settings = load_settings(config_file)
+    except SettingsError as exc:
+        fail(str(exc))
+    logs.configure(settings.log_level, settings.log_json)
+    ctx.ensure_object(dict)["settings"] = settings
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending schema migrations."""
+    url = _database_url(_settings(ctx))
+    applied = db.upgrade(url)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    with db.connect(url) as conn:
+        click.echo(f"readings storage: {db.readings_engine(conn)}")
+
+
+@db_group.command("status")
+@click.pass_context
+def db_status(ctx: click.Context) -> None:
+    """List migrations not applied yet."""
+    pending = db.pending_migrations(_database_url(_settings(ctx)))
+    click.echo(f"pending: {', '.join(pending)}" if pending else "schema is up to date")
+
+
+def _size(full: bool, households: int | None) -> DistrictSize:
+    size = DistrictSize.full() if full else DistrictSize()
+    if households is not None:
+        size = DistrictSize(**{**size.__dict__, "households_per_community": households})
+    return size
+
+
+@cli.group("district")
+def district_group() -> None:
+    """The synthetic district."""
+
+
+@district_group.command("load")
+@click.option("--seed", default=1, show_default=True, help="Same seed, same district.")
+@click.option("--full", is_flag=True, help="Full size: about 1.1 million residents.")
+@click.option("--households-per-community", type=click.IntRange(1, 5000), default=None)
+@click.pass_context
+def district_load(ctx: click.Context, seed: int, full: bool,
+                  households_per_community: int | None) -> None:
+    """Generate the synthetic district and load it into an empty database."""
+    url = _database_url(_settings(ctx))
+    db.upgrade(url)
+    district = generate_district(seed, _size(full, households_per_community),
+                                 progress=lambda m: click.echo(f"generating {m}", err=True))
+    with db.connect(url) as conn:
+        if is_loaded(conn):
+            fail("a district is already loaded in this database")
+        load_district(conn, district)
+    click.echo(f"loaded district seed {seed}: {len(district.cells)} grid cells,"
+               f" {len(district.households)} households ({district.residents()} residents),"
+               f" {len(district.devices)} devices, {len(district.workers)} grid workers")
+
+
+@cli.command("user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["operations", "grid_worker", "civil_affairs", "admin"]),
+              required=True)
+@click.option("--name", "display_name", default=None, help="Display name (default: username).")
+@click.option("--worker", "worker_id", default=None, help="Worker id, for a grid_worker.")
+@click.password_option(envvar="CITYOPS_NEW_PASSWORD")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, role: str, display_name: str | None,
+             worker_id: str | None, password: str) -> None:
+    """Create a user or reset their password (password from a prompt or CITYOPS_NEW_PASSWORD)."""
+    from cityops.users import create_user
+
+    with db.connect(_database_url(_settings(ctx))) as conn:
+        try:
+            user = create_user(conn, username, display_name or username, role, password,
+                               worker_id)
+        except ValueError as exc:
+            fail(str(exc))
+    click.echo(f"user {user.username} ({user.role}) saved")
+
+
+@cli.command("ingest")
+@click.option("--shared", is_flag=True,
+              help="Share the load with other ingest processes (MQTT 5 shared subscription).")
+@click.pass_context
+def ingest_cmd(ctx: click.Context, shared: bool) -> None:
+    """Run ingest with streaming detection and dispatch until stopped."""
+    from cityops.cli.wiring import start_services
+
+    settings = _settings(ctx)
+    services = start_services(settings, _database_url(settings), _mqtt_url(settings),
+                              scheduler=False, shared_subscription=shared)
+    wait_for_signal(threading.Event())
+    services.stop()
+
+
+@cli.command("scheduler")
+@click.pass_context
+def scheduler_cmd(ctx: click.Context) -> None:
+    """Run the periodic jobs (once cluster-wide per period) until stopped."""
+    from cityops.cli.wiring import start_services
+
+    settings = _settings(ctx)
+    services = start_services(settings, _database_url(settings), _mqtt_url(settings),
+                              ingest=False)
+    wait_for_signal(threading.Event())
+    services.stop()
+
+
+@cli.command("web")
+@click.option("--host", default=None, help="Default: CITYOPS_WEB_HOST.")
+@click.option("--port", type=int, default=None, help="Default: CITYOPS_WEB_PORT.")
+@click.pass_context
+def web_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web app (waitress) until stopped."""
+    from cityops.cli.web import WebServer
+
+    settings = _settings(ctx)
+    if settings.secret_key is None:
+        fail("CITYOPS_SECRET_KEY is not set: the web app needs it to sign sessions")
+    server = WebServer(settings, _database_url(settings), host or settings.web_host,
+                       port or settings.web_port)
+    click.echo(f"CityOps web on {server.url}")
+    server.start()
+    wait_for_signal(threading.Event())
+    server.stop()
+
+
+@cli.command("run")
+@click.pass_context
+def run_cmd(ctx: click.Context) -> None:
+    """Run ingest, detection, dispatch, the scheduler and the web app in one process."""
+    from cityops.cli.web import WebServer
+    from cityops.cli.wiring import start_services
+
+    settings = _settings(ctx)
+    if settings.secret_key is None:
+        fail("CITYOPS_SECRET_KEY is not set: the web app needs it to sign sessions")
+    database_url, mqtt_url = _database_url(settings), _mqtt_url(settings)
+    services = start_services(settings, database_url, mqtt_url)
+    server = WebServer(settings, database_url, settings.web_host, settings.web_port)
+    server.start()
+    click.echo(f"CityOps running; web on {server.url}")
+    wait_for_signal(threading.Event())
+    server.stop()
+    services.stop()
+
+
+@cli.command("status")
+@click.pass_context
+def status_cmd(ctx: click.Context) -> None:
+    """Print what the system has stored and done."""
+    with db.connect(_database_url(_settings(ctx))) as conn:
+        click.echo(format_summary(activity_summary(conn)))
+
+
+@cli.command("demo")
+@click.option("--duration", type=click.FloatRange(min=1), default=None,
+              help="Run headless this many seconds, print what happened, and exit.")
+@click.option("--speed", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Simulated seconds per real second while replaying the recent past.")
+@click.option("--history-hours", type=click.FloatRange(min=0.5, max=72), default=24,
+              show_default=True, help="Start the simulation this many hours in the past.")
+@click.option("--seed", default=1, show_default=True, help="District and simulation seed.")
+@click.option("--port", type=int, default=None, help="Web port (default CITYOPS_WEB_PORT).")
+@click.pass_context
+def demo_cmd(ctx: click.Context, duration: float | None, speed: float, history_hours: float,
+             seed: int, port: int | None) -> None:
+    """The whole system on private servers with a synthetic district and its simulator."""
+    from cityops.cli.demo import DemoOptions, run_demo
+
+    settings = _settings(ctx)
+    options = DemoOptions(duration=duration, speed=speed, history_hours=history_hours, seed=seed,
+                          port=port or settings.web_port)
+    sys.exit(run_demo(settings, options))

@@ -1,0 +1,328 @@
+"""Read-side queries for the web app: plain dicts and lists, no SQL outside this module.
+
+Every function takes a psycopg connection with dict rows (``cityops.db.connect`` or a connection
+from ``cityops.db.make_pool``) and the current time where the answer depends on it, so results are
+reproducible in tests.
+
+Privacy: the wall-screen, ticket and worker queries never read the ``households`` table; alert
+messages and device labels are device-based. Only :func:`elderly_alone_water_alerts` returns
+residents' personal details, and the caller must write each view of it to the audit log.
+
+A ticket is *overdue* when it still awaits acknowledgement (``new``/``dispatched``) after
+``ack_due_at``, or is still being worked on (up to ``arrived``) after ``due_at``. A ``resolved``
+ticket waits for the operations centre to close it and is not overdue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from cityops.alerts import SEVERITIES
+from cityops.tickets import OPEN_STATES
+from cityops.topics import DEVICE_KINDS
+
+Conn = psycopg.Connection[dict[str, Any]]
+
+AWAITING_ACK = ("new", "dispatched")
+IN_WORK = ("new", "dispatched", "acknowledged", "arrived")
+WORKER_STATES = ("dispatched", "acknowledged", "arrived")
+PRIORITY_RANK = {"urgent": 0, "normal": 1, "low": 2}
+
+# The deadline that matters now, and whether it has passed (see the module docstring).
+DEADLINE_SQL = """
+    CASE WHEN t.status IN ('new', 'dispatched') THEN LEAST(t.ack_due_at, t.due_at)
+         WHEN t.status IN ('acknowledged', 'arrived') THEN t.due_at END AS deadline,
+    CASE WHEN t.status IN ('new', 'dispatched') THEN 'acknowledge'
+         WHEN t.status IN ('acknowledged', 'arrived') THEN 'resolve' END AS deadline_kind,
+    ((t.status IN ('new', 'dispatched') AND t.ack_due_at < %(now)s)
+      OR (t.status IN ('new', 'dispatched', 'acknowledged', 'arrived') AND t.due_at < %(now)s))
+      AS overdue
+"""
+
+
+def wall_snapshot(
+    conn: Conn, now: datetime, *, alert_limit: int = 200, board_limit: int = 12
+) -> dict[str, Any]:
+    """Everything the wall screen shows that changes: vital signs, open alerts (newest first,
+    with their ticket), open alerts per cell, and the ticket board."""
+    return {
+        "vitals": vital_signs(conn, now),
+        "alerts": open_alerts(conn, limit=alert_limit),
+        "alerts_by_cell": alerts_by_cell(conn),
+        "board": ticket_board(conn, now, limit=board_limit),
+    }
+
+
+def vital_signs(conn: Conn, now: datetime) -> dict[str, Any]:
+    """Sensors online by kind, unresolved alerts by severity, open/overdue tickets, readings."""
+    sensors = {kind: {"kind": kind, "online": 0, "total": 0} for kind in DEVICE_KINDS}
+    for row in conn.execute(
+        "SELECT kind, count(*) FILTER (WHERE online) AS online, count(*) AS total"
+        " FROM devices GROUP BY kind"
+    ):
+        sensors[row["kind"]] = {"kind": row["kind"], "online": row["online"], "total": row["total"]}
+    alerts = dict.fromkeys(SEVERITIES, 0)
+    for row in conn.execute(
+        "SELECT severity, count(*) AS n FROM alerts WHERE status <> 'resolved' GROUP BY severity"
+    ):
+        alerts[row["severity"]] = row["n"]
+    tickets = conn.execute(
+        f"SELECT count(*) AS open, count(*) FILTER (WHERE overdue) AS overdue FROM ("
+        f"  SELECT {DEADLINE_SQL} FROM tickets t WHERE t.status = ANY(%(open)s)) s",
+        {"now": now, "open": list(OPEN_STATES)},
+    ).fetchone()
+    readings = conn.execute(
+        "SELECT count(*) AS n, max(ts) AS latest FROM readings WHERE ts > %s AND ts <= %s",
+        (now - timedelta(hours=1), now),
+    ).fetchone()
+    heard = conn.execute("SELECT max(last_seen) AS at FROM devices").fetchone()
+    assert tickets is not None and readings is not None and heard is not None
+    return {
+        "sensors": list(sensors.values()),
+        "sensors_online": sum(s["online"] for s in sensors.values()),
+        "sensors_total": sum(s["total"] for s in sensors.values()),
+        "alerts_by_severity": alerts,
+        "alerts_open": sum(alerts.values()),
+        "tickets_open": tickets["open"],
+        "tickets_overdue": tickets["overdue"],
+        "readings_last_hour": readings["n"],
+        "latest_reading_at": readings["latest"],
+        "last_heard_at": heard["at"],
+    }
+
+
+def open_alerts(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:
+    """Unresolved alerts, most recently seen first, with the cell name and the ticket id."""
+    return list(
+        conn.execute(
+            """
+            SELECT a.id, a.kind, a.severity, a.status, a.message, a.grid_code, g.name AS cell,
+                   a.lon, a.lat, a.first_seen, a.last_seen, a.occurrences, t.id AS ticket_id
+            FROM alerts a
+            LEFT JOIN grids g ON g.code = a.grid_code
+            LEFT JOIN tickets t ON t.alert_id = a.id
+            WHERE a.status <> 'resolved'
+            ORDER BY a.last_seen DESC, a.id DESC
+            LIMIT %s
+            """,
+            (limit,),
+        ).fetchall()
+    )
+
+
+def alerts_by_cell(conn: Conn) -> dict[str, int]:
+    """Number of unresolved alerts per grid cell code (cells without alerts are absent)."""
+    return {
+        row["grid_code"]: row["n"]
+        for row in conn.execute(
+            "SELECT grid_code, count(*) AS n FROM alerts"
+            " WHERE status <> 'resolved' AND grid_code IS NOT NULL GROUP BY grid_code"
+        )
+    }
+
+
+def ticket_board(conn: Conn, now: datetime, limit: int = 12) -> dict[str, Any]:
+    """Open tickets: counts by status, and the most pressing ones (overdue, urgent, soonest due)."""
+    counts = dict.fromkeys(OPEN_STATES, 0)
+    for row in conn.execute(
+        "SELECT status, count(*) AS n FROM tickets WHERE status = ANY(%s) GROUP BY status",
+        (list(OPEN_STATES),),
+    ):
+        counts[row["status"]] = row["n"]
+    rows = conn.execute(
+        f"""
+        SELECT * FROM (
+            SELECT t.id, t.title, t.priority, t.status, t.grid_code, g.name AS cell,
+                   t.worker_id, w.name AS worker, t.created_at, {DEADLINE_SQL}
+            FROM tickets t
+            LEFT JOIN grids g ON g.code = t.grid_code
+            LEFT JOIN workers w ON w.id = t.worker_id
+            WHERE t.status = ANY(%(open)s)) s
+        ORDER BY overdue DESC, array_position(%(ranks)s, priority), deadline NULLS LAST, id
+        LIMIT %(limit)s
+        """,
+        {"now": now, "open": list(OPEN_STATES), "ranks": list(PRIORITY_RANK), "limit": limit},
+    ).fetchall()
+    return {"counts": counts, "total": sum(counts.values()), "rows": list(rows)}
+
+
+def cell_shapes(
+    conn: Conn, level: str = "community", codes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Cells of one level (or the given codes) with their GeoJSON geometry and centroid."""
+    if codes is not None:
+        cursor = conn.execute(
+            "SELECT code, name, level, geometry, centroid_lon, centroid_lat FROM grids"
+            " WHERE code = ANY(%s) ORDER BY code",
+            (codes,),
+        )
+    else:
+        cursor = conn.execute(
+            "SELECT code, name, level, geometry, centroid_lon, centroid_lat FROM grids"
+            " WHERE level = %s ORDER BY code",
+            (level,),
+        )
+    return list(cursor.fetchall())
+
+
+def ticket_worker(conn: Conn, ticket_id: int) -> str | None:
+    """The worker a ticket is assigned to (None when unassigned or no such ticket)."""
+    row = conn.execute("SELECT worker_id FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
+    return row["worker_id"] if row else None
+
+
+def ticket_detail(conn: Conn, ticket_id: int, now: datetime) -> dict[str, Any] | None:
+    """A ticket with its cell, worker, deadlines, alert and timeline (oldest event first)."""
+    ticket = conn.execute(
+        f"""
+        SELECT t.id, t.title, t.description, t.category, t.priority, t.status, t.grid_code,
+               g.name AS cell, t.worker_id, w.name AS worker, t.assigned_reason, t.lon, t.lat,
+               t.created_at, t.updated_at, t.ack_due_at, t.due_at, t.closed_at, t.alert_id,
+               {DEADLINE_SQL}
+        FROM tickets t
+        LEFT JOIN grids g ON g.code = t.grid_code
+        LEFT JOIN workers w ON w.id = t.worker_id
+        WHERE t.id = %(id)s
+        """,
+        {"id": ticket_id, "now": now},
+    ).fetchone()
+    if ticket is None:
+        return None
+    alert = None
+    if ticket["alert_id"] is not None:
+        alert = conn.execute(
+            "SELECT id, kind, severity, status, message, source_id, first_seen, last_seen,"
+            " occurrences FROM alerts WHERE id = %s",
+            (ticket["alert_id"],),
+        ).fetchone()
+    events = conn.execute(
+        "SELECT at, actor, from_status, to_status, note FROM ticket_events"
+        " WHERE ticket_id = %s ORDER BY at, id",
+        (ticket_id,),
+    ).fetchall()
+    return {**ticket, "alert": alert, "events": list(events)}
+
+
+def worker_tickets(conn: Conn, worker_id: str, now: datetime) -> list[dict[str, Any]]:
+    """A grid worker's tickets to act on, most urgent first (priority, then nearest deadline)."""
+    return list(
+        conn.execute(
+            f"""
+            SELECT * FROM (
+                SELECT t.id, t.title, t.description, t.priority, t.status, t.grid_code,
+                       g.name AS cell, t.lon, t.lat, t.ack_due_at, t.due_at, {DEADLINE_SQL}
+                FROM tickets t LEFT JOIN grids g ON g.code = t.grid_code
+                WHERE t.worker_id = %(worker)s AND t.status = ANY(%(states)s)) s
+            ORDER BY array_position(%(ranks)s, priority), deadline NULLS LAST, id
+            """,
+            {"worker": worker_id, "states": list(WORKER_STATES), "now": now,
+             "ranks": list(PRIORITY_RANK)},
+        ).fetchall()
+    )
+
+
+def elderly_alone_water_alerts(conn: Conn, now: datetime, days: int = 30) -> list[dict[str, Any]]:
+    """Elderly people living alone with their water-use alert counts over the last ``days``.
+
+    Personal details: civil-affairs staff only, and every view must be audited by the caller.
+    """
+    return list(
+        conn.execute(
+            """
+            SELECT h.id, h.head_name, h.phone, h.address, h.birth_year, g.name AS community,
+                   count(a.id) AS water_alerts,
+                   count(a.id) FILTER (WHERE a.status <> 'resolved') AS open_alerts,
+                   max(a.last_seen) AS last_alert_at,
+                   array_remove(array_agg(DISTINCT d.id), NULL) AS meters
+            FROM households h
+            JOIN grids g ON g.code = h.community_code
+            LEFT JOIN devices d ON d.household_id = h.id AND d.kind = 'water_meter'
+            LEFT JOIN alerts a ON a.source_id = d.id AND left(a.kind, 6) = 'water_'
+                              AND a.last_seen > %(since)s AND a.first_seen <= %(now)s
+            WHERE h.elderly_alone
+            GROUP BY h.id, g.name
+            ORDER BY water_alerts DESC, last_alert_at DESC NULLS LAST, h.id
+            """,
+            {"since": now - timedelta(days=days), "now": now},
+        ).fetchall()
+    )
+
+
+def device_health(conn: Conn, now: datetime, stale_hours: float = 24, limit: int = 20) -> (
+    dict[str, Any]
+):
+    """Online / offline / never-heard counts by kind, and the devices silent the longest."""
+    by_kind = {
+        kind: {"kind": kind, "online": 0, "offline": 0, "never": 0, "total": 0, "stale": 0}
+        for kind in DEVICE_KINDS
+    }
+    since = now - timedelta(hours=stale_hours)
+    for row in conn.execute(
+        """
+        SELECT kind, count(*) FILTER (WHERE online) AS online,
+               count(*) FILTER (WHERE online IS NULL AND last_seen IS NULL) AS never,
+               count(*) FILTER (WHERE last_seen < %s) AS stale, count(*) AS total
+        FROM devices GROUP BY kind
+        """,
+        (since,),
+    ):
+        offline = row["total"] - row["online"] - row["never"]
+        by_kind[row["kind"]] = {**row, "offline": offline}
+    stale = conn.execute(
+        """
+        SELECT d.id, d.kind, d.label, g.name AS cell, d.online, d.last_seen, d.battery_pct
+        FROM devices d LEFT JOIN grids g ON g.code = d.grid_code
+        WHERE d.last_seen < %s
+        ORDER BY d.last_seen, d.id
+        LIMIT %s
+        """,
+        (since, limit),
+    ).fetchall()
+    return {"by_kind": list(by_kind.values()), "stale": list(stale), "stale_hours": stale_hours}
+
+
+def dead_letter_summary(conn: Conn, now: datetime, hours: float = 24, limit: int = 20) -> (
+    dict[str, Any]
+):
+    """Dead letters: counts by reason over the last ``hours``, and the latest with a preview."""
+    since = now - timedelta(hours=hours)
+    by_reason = conn.execute(
+        "SELECT reason, count(*) AS n FROM dead_letters WHERE received_at > %s"
+        " GROUP BY reason ORDER BY n DESC, reason LIMIT 10",
+        (since,),
+    ).fetchall()
+    latest = conn.execute(
+        "SELECT id, received_at, topic, reason, device_id, octet_length(payload) AS size,"
+        " substring(payload FROM 1 FOR 80) AS head"
+        " FROM dead_letters ORDER BY received_at DESC, id DESC LIMIT %s",
+        (limit,),
+    ).fetchall()
+    total = conn.execute(
+        "SELECT count(*) AS n FROM dead_letters WHERE received_at > %s", (since,)
+    ).fetchone()
+    assert total is not None
+    rows = [
+        {**{k: v for k, v in r.items() if k != "head"},
+         "preview": bytes(r["head"]).decode("utf-8", errors="replace")}
+        for r in latest
+    ]
+    return {"by_reason": list(by_reason), "latest": rows, "total": total["n"], "hours": hours}
+
+
+def users_list(conn: Conn) -> list[dict[str, Any]]:
+    """All users with their role, state and linked grid worker."""
+    return list(
+        conn.execute(
+            """
+            SELECT u.username, u.display_name, u.role, u.active, u.created_at,
+                   w.id AS worker_id, g.name AS cell
+            FROM users u
+            LEFT JOIN workers w ON w.username = u.username
+            LEFT JOIN grids g ON g.code = w.cell_code
+            ORDER BY u.role, u.username
+            """
+        ).fetchall()
+    )
