@@ -11,7 +11,7 @@ devices' retained status stays "online"; only the readings stop.
 Typical use (the demo)::
 
     clock = SimClock.catch_up(timedelta(hours=24), speed=360)
-    devices = load_devices(database_url)
+    devices = load_sim_devices(database_url)
     plan = default_incident_plan(devices, clock.start, seed=1, tz=tz)
     sim = Simulator(database_url, mqtt_url, Topics(prefix), seed=1, clock=clock,
                     incidents=plan, tz=tz, devices=devices)
@@ -29,16 +29,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from psycopg.types.json import Jsonb
 
 from cityops import db
+from cityops.mqtt import connect as mqtt_connect
 from cityops.simulation.clock import SimClock
 from cityops.simulation.incidents import (
     DEVICE_KIND,
@@ -65,7 +64,7 @@ __all__ = [
     "SimDevice",
     "Simulator",
     "default_incident_plan",
-    "load_devices",
+    "load_sim_devices",
     "plan_incident",
 ]
 
@@ -73,10 +72,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 MAX_STEP = timedelta(minutes=15)
-CONNECT_TIMEOUT_S = 10.0
 
 
-def load_devices(database_url: str) -> list[SimDevice]:
+def load_sim_devices(database_url: str) -> list[SimDevice]:
     """Every device in the database, with its household's size and whether it is elderly alone."""
     with db.connect(database_url) as conn:
         rows = conn.execute(
@@ -99,46 +97,16 @@ def _record_incident(database_url: str, plan: IncidentPlan) -> int:
 
 
 class _Publisher:
-    """One paho client publishing at QoS 1 with a bounded queue (publish waits when it is full)."""
+    """One paho client publishing at QoS 1; at most ``max_unacked`` messages await their ack."""
 
-    def __init__(self, url: str, max_queued: int) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
-            raise ValueError("the MQTT URL must look like mqtt://[user:password@]host[:port]")
-        self._host = parts.hostname
-        self._port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"cityops-sim-{uuid.uuid4().hex[:8]}"
-        )
-        if parts.username:
-            password = unquote(parts.password) if parts.password is not None else None
-            self._client.username_pw_set(unquote(parts.username), password)
-        if parts.scheme == "mqtts":
-            self._client.tls_set()
-        self._client.max_queued_messages_set(max_queued)
-        self._client.max_inflight_messages_set(min(max_queued, 100))
-        self._client.on_connect = self._on_connect
+    def __init__(self, url: str, max_unacked: int) -> None:
+        self._client = mqtt_connect(url, f"cityops-sim-{uuid.uuid4().hex[:8]}")
         self._client.on_publish = self._on_publish
-        self._connected = threading.Event()
-        self._refused: ReasonCode | None = None
+        self._max_unacked = max_unacked
         self._acks = threading.Condition()
         self._sent = 0
         self._acked = 0
         self._aborted = False
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            self._refused = reason_code
-            log.warning("broker refused the simulator: %s", reason_code)
-        else:
-            self._connected.set()
 
     def _on_publish(
         self,
@@ -152,30 +120,23 @@ class _Publisher:
             self._acked += 1
             self._acks.notify_all()
 
-    def connect(self) -> None:
-        """Connect and start the network thread; raise ConnectionError when that fails."""
-        self._client.connect(self._host, self._port, keepalive=30)
-        self._client.loop_start()
-        if not self._connected.wait(CONNECT_TIMEOUT_S):
-            self._client.loop_stop()
-            reason = f"refused: {self._refused}" if self._refused else "no answer"
-            raise ConnectionError(f"cannot connect to MQTT {self._host}:{self._port} ({reason})")
-
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Queue one QoS 1 message, waiting while the queue is full."""
-        while True:
-            info = self._client.publish(topic, payload, qos=1, retain=retain)
-            if info.rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:  # NO_CONN still queues it
-                with self._acks:
-                    self._sent += 1
-                return
-            with self._acks:
-                if self._aborted:
-                    raise ConnectionAbortedError("stopped while the MQTT queue was full")
-                self._acks.wait(0.1)
+        """Queue one QoS 1 message, first waiting while too many await their ack.
+
+        During a broker outage paho keeps the message and sends it after reconnecting.
+        """
+        with self._acks:
+            self._acks.wait_for(lambda: self._aborted or self._unacked() < self._max_unacked)
+            if self._aborted:
+                raise ConnectionAbortedError("stopped while waiting for the broker")
+            self._sent += 1
+        self._client.publish(topic, payload, qos=1, retain=retain)
+
+    def _unacked(self) -> int:
+        return self._sent - self._acked
 
     def abort(self) -> None:
-        """Make a publish that is waiting for room give up."""
+        """Make a publish that is waiting for acks give up."""
         with self._acks:
             self._aborted = True
             self._acks.notify_all()
@@ -198,7 +159,8 @@ class Simulator:
     Run it in a thread with :meth:`start` / :meth:`stop`, or step it from the caller with
     :meth:`run_until`. Simulated time comes from ``clock`` alone, so no reading is ever stamped
     later than the real time. Readings are a pure function of ``seed``, device, time and
-    incidents: the same seed and clock give the same readings.
+    incidents: the same seed and clock give the same readings. ``devices`` defaults to every
+    device in the database (:func:`load_sim_devices`).
     """
 
     def __init__(
@@ -213,17 +175,17 @@ class Simulator:
         tz: tzinfo = DEFAULT_TZ,
         devices: Sequence[SimDevice] | None = None,
         tick_seconds: float = 1.0,
-        max_queued: int = 1000,
+        max_unacked: int = 1000,
     ) -> None:
         self.seed = seed
         self.clock = clock
         self.tz = tz
-        self.devices = tuple(load_devices(database_url) if devices is None else devices)
+        self.devices = tuple(load_sim_devices(database_url) if devices is None else devices)
         self._database_url = database_url
         self._mqtt_url = mqtt_url
         self._topics = topics
         self._tick_seconds = tick_seconds
-        self._max_queued = max_queued
+        self._max_unacked = max_unacked
         self._by_id = {d.id: d for d in self.devices}
         self._by_kind = {k: [d for d in self.devices if d.kind == k] for k in REPORT_INTERVAL}
         self._scheduled = sorted(incidents, key=lambda p: p.starts_at)
@@ -255,7 +217,9 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
         self._open()
-        self._thread = threading.Thread(target=self._run_thread, name="cityops-simulator")
+        self._thread = threading.Thread(
+            target=self._run_thread, name="cityops-simulator", daemon=True
+        )
         self._thread.start()
         log.info("simulator started", extra={"devices": len(self.devices)})
 
@@ -300,15 +264,16 @@ class Simulator:
         *,
         duration: timedelta | None = None,
     ) -> IncidentPlan:
-        """Inject an incident now (or at ``at``, not in the published past) and record it.
+        """Inject an incident and record it at once; return its plan.
 
-        Default parameters come from :func:`plan_incident`; a ``silent_morning`` starts at the
-        next 21:40 local time.
+        It starts right after the readings published so far, or at ``at`` (not in the published
+        past). Default parameters come from :func:`plan_incident`; a ``silent_morning`` starts at
+        the next 21:40 local time.
         """
         with self._lock:
             earliest = self._cursor + timedelta(seconds=1)
             if at is None:
-                at = max(self.clock.now().replace(microsecond=0), earliest)
+                at = earliest
             elif at < earliest:
                 raise ValueError(f"readings up to {self._cursor} are published: inject later")
             plan = plan_incident(kind, device_id, at, seed=self.seed, tz=self.tz, duration=duration)
@@ -346,8 +311,7 @@ class Simulator:
 
     def _open(self) -> None:
         if self._publisher is None:
-            publisher = _Publisher(self._mqtt_url, self._max_queued)
-            publisher.connect()
+            publisher = _Publisher(self._mqtt_url, self._max_unacked)
             self._publisher = publisher
             self._publish_status(publisher, "online")
 
@@ -360,7 +324,7 @@ class Simulator:
     def _run_thread(self) -> None:
         try:
             self._run(until=None)
-        except BaseException as exc:
+        except Exception as exc:
             self._error = exc
             log.exception("the simulator stopped on an error")
 
