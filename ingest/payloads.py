@@ -1,0 +1,341 @@
+"""Decoding and validation of device messages: pure functions, no I/O, no clock reads.
+
+A telemetry message holds one record ``{"ts": ..., "values": {metric: number}}`` or an array of up
+to :data:`MAX_RECORDS` of them; a status message holds ``{"state": "online"|"offline", "ts": ...,
+"battery_pct": ...}``. Whatever arrives, :func:`decode_message` returns a :class:`Decoded`: the
+readings that passed, at most one status update, and a :class:`Rejection` (a reason a person can act
+on) for the whole message or for each record of an array that failed. It never raises.
+See docs/payloads.md for the format and every rejection reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from cityops.readings import METRICS, Reading
+from cityops.topics import Topics
+
+MAX_RECORDS = 1000
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+SHAPE = '{"ts": ..., "values": {"<metric>": <number>, ...}}'
+
+RejectionCode = Literal[
+    "bad_topic",
+    "unknown_device",
+    "wrong_kind",
+    "malformed_json",
+    "wrong_shape",
+    "bad_timestamp",
+    "future_timestamp",
+    "unknown_metric",
+    "bad_value",
+    "out_of_range",
+    "refused_by_database",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message, or one record of an array, was not accepted."""
+
+    code: RejectionCode
+    reason: str
+    payload: bytes  # kept in the dead letter: the raw message, or the rejected record as JSON
+    record: int | None = None  # index of the rejected record in an array, else None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A device's online/offline state (and battery) as of ``ts``."""
+
+    device_id: str
+    online: bool
+    ts: datetime
+    battery_pct: float | None
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What one MQTT message turned into."""
+
+    topic: str
+    device_id: str | None
+    readings: list[Reading] = field(default_factory=list)
+    status: StatusUpdate | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class _Invalid(Exception):
+    """Internal: one validation failure, carried up to where the rejection is recorded."""
+
+    def __init__(self, code: RejectionCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def decode_message(
+    topic: str,
+    payload: bytes,
+    received_at: datetime,
+    devices: Mapping[str, str],
+    topics: Topics,
+) -> Decoded:
+    """Decode and validate one message; ``devices`` maps registered device ids to their kind."""
+    try:
+        parsed = topics.parse_device_topic(topic)
+    except ValueError as exc:
+        return _whole(topic, None, payload, "bad_topic", str(exc))
+    device_id, kind = parsed.device_id, parsed.kind
+    registered = devices.get(device_id)
+    if registered is None:
+        return _whole(
+            topic, device_id, payload, "unknown_device",
+            f"device {_shown(device_id)} is not registered; add it to the devices table first",
+        )
+    if registered != kind:
+        return _whole(
+            topic, device_id, payload, "wrong_kind",
+            f"device {_shown(device_id)} is registered as a {registered} but published on a {kind}"
+            f" topic; publish on {topics.prefix}/{registered}/{device_id}/{parsed.channel}",
+        )
+    try:
+        document = _parse_json(payload)
+        if parsed.channel == "status":
+            status = _status(device_id, kind, document, received_at)
+            return Decoded(topic, device_id, status=status)
+    except _Invalid as exc:
+        return _whole(topic, device_id, payload, exc.code, exc.reason)
+    return _telemetry(topic, device_id, kind, payload, document, received_at)
+
+
+def _whole(
+    topic: str, device_id: str | None, payload: bytes, code: RejectionCode, reason: str
+) -> Decoded:
+    return Decoded(topic, device_id, rejections=[Rejection(code, reason, payload)])
+
+
+def _parse_json(payload: bytes) -> Any:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(
+            "malformed_json", f"payload is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Invalid(
+            "malformed_json",
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f" (character {exc.pos})",
+        ) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise _Invalid("malformed_json", "malformed JSON: a number has too many digits") from None
+    except RecursionError:
+        raise _Invalid("malformed_json", "malformed JSON: nested too deeply") from None
+
+
+def _telemetry(
+    topic: str, device_id: str, kind: str, payload: bytes, document: Any, received_at: datetime
+) -> Decoded:
+    decoded = Decoded(topic, device_id)
+    allowed = METRICS[kind]
+    if isinstance(document, dict):
+        try:
+            decoded.readings.extend(_record(device_id, kind, allowed, document, received_at))
+        except _Invalid as exc:
+            decoded.rejections.append(Rejection(exc.code, exc.reason, payload))
+        return decoded
+    if not isinstance(document, list):
+        reason = f"expected a JSON object {SHAPE} or an array of them, got {_json_type(document)}"
+        decoded.rejections.append(Rejection("wrong_shape", reason, payload))
+    elif not document:
+        reason = "the array is empty; send at least one record " + SHAPE
+        decoded.rejections.append(Rejection("wrong_shape", reason, payload))
+    elif len(document) > MAX_RECORDS:
+        reason = (
+            f"the array has {len(document)} records; at most {MAX_RECORDS} per message are"
+            " accepted, split it into several messages"
+        )
+        decoded.rejections.append(Rejection("wrong_shape", reason, payload))
+    else:
+        count = len(document)
+        for index, item in enumerate(document):
+            try:
+                decoded.readings.extend(_record(device_id, kind, allowed, item, received_at))
+            except _Invalid as exc:
+                reason = f"record {index} of {count} (0-based): {exc.reason}"
+                raw = _record_bytes(item, payload)
+                decoded.rejections.append(Rejection(exc.code, reason, raw, index))
+    return decoded
+
+
+def _record(
+    device_id: str,
+    kind: str,
+    allowed: Mapping[str, tuple[float, float, str]],
+    record: Any,
+    received_at: datetime,
+) -> list[Reading]:
+    if not isinstance(record, dict):
+        raise _Invalid("wrong_shape", f"expected an object {SHAPE}, got {_json_type(record)}")
+    if "ts" not in record:
+        raise _Invalid("bad_timestamp", 'no "ts": add the time of the reading')
+    values = record.get("values")
+    if not isinstance(values, dict):
+        got = "nothing" if values is None else _json_type(values)
+        raise _Invalid("wrong_shape", f'"values" must be an object {SHAPE}, got {got}')
+    if not values:
+        raise _Invalid("wrong_shape", '"values" is empty; send at least one metric')
+    ts = _timestamp(record["ts"], received_at)
+    readings: list[Reading] = []
+    problems: list[_Invalid] = []
+    for metric, value in values.items():
+        spec = allowed.get(metric)
+        if spec is None:
+            names = ", ".join(allowed)
+            problems.append(_Invalid(
+                "unknown_metric", f"unknown metric {_shown(metric)} for a {kind}; allowed: {names}"
+            ))
+            continue
+        try:
+            readings.append(Reading(device_id, metric, ts, _number(metric, value, spec)))
+        except _Invalid as exc:
+            problems.append(exc)
+    if problems:
+        raise _Invalid(problems[0].code, "; ".join(p.reason for p in problems))
+    return readings
+
+
+def _status(device_id: str, kind: str, document: Any, received_at: datetime) -> StatusUpdate:
+    shape = '{"state": "online" | "offline", "ts": ..., "battery_pct": <number, optional>}'
+    if not isinstance(document, dict):
+        raise _Invalid("wrong_shape", f"expected a JSON object {shape}, got {_json_type(document)}")
+    state = document.get("state")
+    if state not in ("online", "offline"):
+        got = "nothing" if state is None else _shown(state)
+        raise _Invalid("wrong_shape", f'"state" must be "online" or "offline", got {got}')
+    ts = _timestamp(document["ts"], received_at) if "ts" in document else received_at
+    battery = document.get("battery_pct")
+    if battery is not None:
+        battery = _number("battery_pct", battery, METRICS[kind]["battery_pct"])
+    return StatusUpdate(device_id, state == "online", ts, battery)
+
+
+def _number(metric: str, value: Any, spec: tuple[float, float, str]) -> float:
+    kind = type(value)
+    if kind is not int and kind is not float:
+        if kind is bool:
+            hint = "send 1 or 0"
+        elif value is None:
+            hint = "leave the metric out when there is no value"
+        else:
+            hint = "send a JSON number"
+        raise _Invalid("bad_value", f"{metric}: {_shown(value)} is {_json_type(value)}; {hint}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise _Invalid("bad_value", f"{metric}: {_shown(value)} is not a finite number")
+    low, high, unit = spec
+    if not low <= number <= high:
+        raise _Invalid(
+            "out_of_range", f"{metric} = {number:g} is outside {low:g} to {high:g} ({unit})"
+        )
+    return number
+
+
+def _timestamp(raw: Any, received_at: datetime) -> datetime:
+    """An aware datetime from ISO 8601 with an offset or Z, or from Unix epoch seconds."""
+    kind = type(raw)
+    if kind is str:
+        try:
+            ts = datetime.fromisoformat(raw)
+        except ValueError:
+            raise _Invalid(
+                "bad_timestamp",
+                f"ts {_shown(raw)} is not an ISO 8601 time; send e.g. 2026-11-22T08:15:00+08:00",
+            ) from None
+        if ts.utcoffset() is None:
+            raise _Invalid(
+                "bad_timestamp", f"ts {_shown(raw)} has no UTC offset; add one, e.g. +08:00 or Z"
+            )
+        shown = raw
+    elif kind is int or kind is float:
+        if kind is float and not math.isfinite(raw):
+            raise _Invalid("bad_timestamp", f"ts {raw} is not a number of Unix seconds")
+        if raw >= 1e11:
+            raise _Invalid(
+                "bad_timestamp",
+                f"ts {_shown(raw)} is too large for Unix seconds; if it is milliseconds,"
+                " divide by 1000",
+            )
+        try:
+            ts = datetime.fromtimestamp(raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise _Invalid("bad_timestamp", f"ts {_shown(raw)} is not a Unix time") from None
+        shown = f"{raw} ({ts.isoformat()})"
+    else:
+        raise _Invalid(
+            "bad_timestamp",
+            f"ts must be an ISO 8601 string with an offset or Unix seconds, got {_json_type(raw)}",
+        )
+    if ts - received_at > MAX_CLOCK_AHEAD:
+        raise _Invalid(
+            "future_timestamp",
+            f"timestamp {shown} is {_duration(ts - received_at)} in the future;"
+            " check the device clock",
+        )
+    if ts < EARLIEST_TS:
+        raise _Invalid(
+            "bad_timestamp",
+            f"timestamp {shown} is before 2000-01-01; the device clock is probably not set",
+        )
+    return ts
+
+
+def _record_bytes(record: Any, payload: bytes) -> bytes:
+    """What a dead letter keeps of one rejected record: the record as JSON."""
+    try:
+        return json.dumps(record).encode()
+    except RecursionError:  # nested as deep as the parser allows: keep the whole message
+        return payload
+
+
+def _duration(delta: timedelta) -> str:
+    """'2 h 3 min': the two largest non-zero units of a positive duration."""
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2]) or "0 s"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A short printable rendering of a value sent by a device (safe to store as text)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
