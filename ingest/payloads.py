@@ -232,12 +232,9 @@ def _status(device_id: str, kind: str, document: Any, received_at: datetime) -> 
 def _number(metric: str, value: Any, spec: tuple[float, float, str]) -> float:
     kind = type(value)
     if kind is not int and kind is not float:
-        if kind is bool:
-            hint = "send 1 or 0"
-        elif value is None:
-            hint = "leave the metric out when there is no value"
-        else:
-            hint = "send a JSON number"
+        if value is None:
+            raise _Invalid("bad_value", f"{metric} is null; leave it out when there is no value")
+        hint = "send 1 or 0" if kind is bool else "send a JSON number"
         raise _Invalid("bad_value", f"{metric}: {_shown(value)} is {_json_type(value)}; {hint}")
     try:
         number = float(value)
@@ -336,6 +333,9 @@ def _json_type(value: Any) -> str:
 
 
 def _shown(value: Any, limit: int = 40) -> str:
-    """A short printable rendering of a value sent by a device (safe to store as text)."""
-    text = repr(value)
+    """A value sent by a device, as short JSON text (ASCII: safe to store whatever it holds)."""
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):  # nested as deep as the parser allows; a huge integer
+        return _json_type(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

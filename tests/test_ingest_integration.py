@@ -236,7 +236,7 @@ def test_status_messages_update_the_device(
     publisher.send("flood_gauge", "fg-1", {"state": "offline"}, channel="status")
     wait_until(lambda: device()[0] is False)
     [(reason,)] = sql(devices, "SELECT reason FROM dead_letters")
-    assert reason == '"state" must be "online" or "offline", got \'asleep\''
+    assert reason == '"state" must be "online" or "offline", got "asleep"'
 
 
 def test_newly_registered_device_is_accepted_and_an_unknown_one_dead_lettered(

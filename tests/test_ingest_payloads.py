@@ -134,7 +134,7 @@ def test_wrong_shape(payload: Any, expected: str) -> None:
     ("ts", "expected"),
     [
         (None, "got null"),
-        ("yesterday", "'yesterday' is not an ISO 8601 time"),
+        ("yesterday", '"yesterday" is not an ISO 8601 time'),
         ("2026-11-22T08:15:00", "has no UTC offset; add one, e.g. +08:00 or Z"),
         (True, "got a boolean"),
         (1795306500000, "if it is milliseconds, divide by 1000"),
@@ -164,14 +164,14 @@ def test_timestamp_in_the_future_says_by_how_much() -> None:
 
 def test_unknown_device() -> None:
     assert rejected(record(), TOPICS.telemetry("flood_gauge", "fg-9")) == (
-        "unknown_device", "device 'fg-9' is not registered; add it to the devices table first")
+        'unknown_device', 'device "fg-9" is not registered; add it to the devices table first')
 
 
 def test_topic_kind_differs_from_the_registered_kind() -> None:
     code, reason = rejected(record(), TOPICS.telemetry("water_meter", "fg-1"))
     assert code == "wrong_kind"
     assert reason == (
-        "device 'fg-1' is registered as a flood_gauge but published on a water_meter topic;"
+        'device "fg-1" is registered as a flood_gauge but published on a water_meter topic;'
         " publish on cityops/v1/flood_gauge/fg-1/telemetry"
     )
 
@@ -184,16 +184,16 @@ def test_topic_that_is_not_a_device_topic() -> None:
 def test_unknown_metric_lists_the_allowed_ones() -> None:
     assert rejected(record(depth=3)) == (
         "unknown_metric",
-        "unknown metric 'depth' for a flood_gauge; allowed: depth_mm, battery_pct",
+        'unknown metric "depth" for a flood_gauge; allowed: depth_mm, battery_pct',
     )
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("12.5", "depth_mm: '12.5' is a string; send a JSON number"),
-        (True, "depth_mm: True is a boolean; send 1 or 0"),
-        (None, "depth_mm: None is null; leave the metric out when there is no value"),
+        ("12.5", 'depth_mm: "12.5" is a string; send a JSON number'),
+        (True, "depth_mm: true is a boolean; send 1 or 0"),
+        (None, "depth_mm is null; leave it out when there is no value"),
         ([1], "depth_mm: [1] is an array; send a JSON number"),
     ],
 )
@@ -222,14 +222,14 @@ def test_value_out_of_range_states_range_and_unit() -> None:
 def test_every_problem_of_a_record_is_named() -> None:
     code, reason = rejected(record(depth_mm=6200, battery_pct="full"))
     assert code == "out_of_range"
-    assert "depth_mm = 6200" in reason and "battery_pct: 'full' is a string" in reason
+    assert "depth_mm = 6200" in reason and 'battery_pct: "full" is a string' in reason
 
 
 @pytest.mark.parametrize(
     ("payload", "code", "expected"),
     [
         ([{"state": "online"}], "wrong_shape", "expected a JSON object"),
-        ({"state": "on"}, "wrong_shape", '"state" must be "online" or "offline", got \'on\''),
+        ({"state": "on"}, "wrong_shape", '"state" must be "online" or "offline", got "on"'),
         ({"online": True}, "wrong_shape", "got nothing"),
         ({"state": "online", "ts": "2026-11-22T10:18:00+08:00"}, "future_timestamp", "2 h 3 min"),
         ({"state": "online", "battery_pct": 101}, "out_of_range", "outside 0 to 100"),
