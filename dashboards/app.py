@@ -1,0 +1,96 @@
+"""The CityOps web app: Dash on Flask, one router over the pages, stateless behind any WSGI server.
+
+``create_app(pool, settings)`` returns the ``dash.Dash`` app; ``app.server`` is the Flask app to
+hand to a WSGI server, ``app.run(host, port)`` serves it for development. Sessions live in a
+signed cookie (``settings.secret_key``), so any number of processes can serve the same users.
+
+Everything the browser loads comes from this server (component bundles, plotly.js, the style
+sheet); a Content-Security-Policy header makes the browser refuse anything else, so the screens
+work on an intranet with no internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dash import Dash, Input, Output, dcc, html
+from dash.development.base_component import Component
+from flask import Flask, Response
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from cityops.settings import Settings
+from dashboards import auth
+from dashboards.components import message_view
+from dashboards.context import AppContext, Page, Pool, resolve
+from dashboards.pages import admin, civil, ticket, wall, worker
+
+PAGES: tuple[Page, ...] = (wall.PAGE, ticket.PAGE, worker.PAGE, civil.PAGE, admin.PAGE)
+ASSETS = Path(__file__).parent / "assets"
+
+
+def _content_security_policy(app: Dash) -> str:
+    scripts = " ".join(["'self'", *app.csp_hashes()])
+    return (
+        "default-src 'self'; "
+        f"script-src {scripts}; "
+        "style-src 'self' 'unsafe-inline'; "  # Dash and plotly.js set inline styles
+        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+        "worker-src 'self' blob:; child-src 'self' blob:; "  # MapLibre's web workers
+        "frame-ancestors 'self'; form-action 'self'; base-uri 'self'"
+    )
+
+
+def create_app(pool: Pool, settings: Settings) -> Dash:
+    """Build the web app on a connection pool with dict rows (``cityops.db.make_pool``).
+
+    Raises ValueError when ``settings.secret_key`` is not set: sessions must survive a restart
+    and be shared by every process serving the app.
+    """
+    if settings.secret_key is None or not settings.secret_key.get_secret_value():
+        raise ValueError("the web app needs a session key: set CITYOPS_SECRET_KEY")
+    server = Flask("dashboards")
+    server.config.update(
+        SECRET_KEY=settings.secret_key.get_secret_value(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    ctx = AppContext(pool=pool, settings=settings)
+    auth.install(server, ctx, PAGES)
+    app = Dash(
+        "dashboards",
+        server=server,
+        assets_folder=str(ASSETS),
+        title="CityOps",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname: str | None) -> Component:
+        user = auth.signed_in()
+        if user is None:
+            raise Unauthorized("sign in first")
+        match = resolve(PAGES, pathname or "/")
+        if match is None:
+            return message_view("Page not found", f"There is no page {pathname}.", user)
+        page, params = match
+        try:
+            return page.layout(ctx, **params)
+        except Forbidden:
+            return message_view("Not allowed", "This page is not for your role.", user)
+
+    for page in PAGES:
+        page.register(app, ctx)
+
+    policy = _content_security_policy(app)
+
+    @server.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

@@ -1,0 +1,117 @@
+"""Administration ``/admin``: device health, dead letters of the last 24 hours, and users.
+
+Refreshes every 30 seconds. Admin only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from dash import Dash, Input, Output, dcc, html
+from dash.development.base_component import Component
+
+from cityops import queries
+from dashboards.auth import ROLE_NAMES, require_role
+from dashboards.components import KIND_NAMES, fmt_time, header, table
+from dashboards.context import AppContext, Page
+
+ROLES = ("admin",)
+REFRESH_MS = 30_000
+STALE_HOURS = 24
+
+
+def _read(ctx: AppContext, now: datetime) -> dict[str, Any]:
+    with ctx.pool.connection() as conn:
+        return {
+            "health": queries.device_health(conn, now, stale_hours=STALE_HOURS),
+            "dead": queries.dead_letter_summary(conn, now),
+            "users": queries.users_list(conn),
+        }
+
+
+def content(data: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Component]:
+    """The three sections of the page."""
+    health, dead = data["health"], data["dead"]
+    devices = html.Section(
+        [
+            html.H2("Device health"),
+            table(["Kind", "Online", "Offline", "Never heard", f"Silent > {STALE_HOURS} h",
+                   "Total"],
+                  [[KIND_NAMES.get(k["kind"], k["kind"]), str(k["online"]), str(k["offline"]),
+                    str(k["never"]), str(k["stale"]), str(k["total"])]
+                   for k in health["by_kind"]], class_name="device-health"),
+            html.H3(f"Devices not heard from for more than {STALE_HOURS} hours (longest first)"),
+            table(["Device", "Kind", "Label", "Cell", "Last seen", "Status", "Battery"],
+                  [[d["id"], KIND_NAMES.get(d["kind"], d["kind"]), d["label"], d["cell"] or "—",
+                    fmt_time(d["last_seen"], ctx.tz, now),
+                    {True: "online", False: "offline"}.get(d["online"], "unknown"),
+                    f"{d['battery_pct']:.0f} %" if d["battery_pct"] is not None else "—"]
+                   for d in health["stale"]]),
+        ],
+        className="panel",
+    )
+    letters = html.Section(
+        [
+            html.H2(f"Dead letters: {dead['total']} in the last {dead['hours']:.0f} h"),
+            table(["Reason", "Count"], [[r["reason"], str(r["n"])] for r in dead["by_reason"]],
+                  class_name="dead-reasons"),
+            html.H3("Latest 20"),
+            table(["Received", "Topic", "Reason", "Device", "Bytes", "Start of payload"],
+                  [[fmt_time(d["received_at"], ctx.tz, now, seconds=True), d["topic"],
+                    d["reason"], d["device_id"] or "—", str(d["size"]),
+                    html.Code(d["preview"])] for d in dead["latest"]],
+                  class_name="dead-latest"),
+        ],
+        className="panel",
+    )
+    people = html.Section(
+        [
+            html.H2("Users"),
+            table(["Username", "Name", "Role", "Grid worker", "Active", "Created"],
+                  [[u["username"], u["display_name"], ROLE_NAMES[u["role"]],
+                    f"{u['worker_id']} ({u['cell']})" if u["worker_id"] else "—",
+                    "yes" if u["active"] else "no", fmt_time(u["created_at"], ctx.tz, now)]
+                   for u in data["users"]], class_name="users"),
+        ],
+        className="panel",
+    )
+    return [devices, letters, people]
+
+
+def layout(ctx: AppContext) -> Component:
+    """The admin page with current figures."""
+    user = require_role(*ROLES)
+    now = ctx.now()
+    return html.Div(
+        [
+            header("Administration", user, "/admin", updated=_updated(ctx, now)),
+            html.Main(content(_read(ctx, now), ctx, now), id="admin-content",
+                      className="admin-grid"),
+            dcc.Interval(id="admin-tick", interval=REFRESH_MS),
+        ],
+        className="page",
+    )
+
+
+def _updated(ctx: AppContext, now: datetime) -> str:
+    return f"Updated {fmt_time(now, ctx.tz, now, seconds=True)}"
+
+
+def register(app: Dash, ctx: AppContext) -> None:
+    """The periodic refresh."""
+
+    @app.callback(
+        Output("admin-content", "children"),
+        Output("updated", "children", allow_duplicate=True),
+        Input("admin-tick", "n_intervals"),
+        prevent_initial_call=True,
+    )
+    def refresh(_tick: int) -> tuple[list[Component], str]:
+        require_role(*ROLES)
+        now = ctx.now()
+        return content(_read(ctx, now), ctx, now), _updated(ctx, now)
+
+
+PAGE = Page(pattern="/admin", roles=ROLES, layout=layout, register=register)

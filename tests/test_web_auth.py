@@ -1,0 +1,221 @@
+"""Sign-in and access control of the web app, through Flask's test client on a real database."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from dash import Dash
+from flask.testing import FlaskClient
+from test_queries import PASSWORD, Scenario, build_scenario
+from werkzeug.test import TestResponse
+
+from cityops import db
+from cityops.settings import Settings
+from dashboards.app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Web:
+    app: Dash
+    scenario: Scenario
+
+    def client(self) -> FlaskClient:
+        return self.app.server.test_client()
+
+
+@pytest.fixture
+def web(db_url: str) -> Iterator[Web]:
+    scenario = build_scenario(db_url)
+    pool = db.make_pool(db_url, max_size=4, name="auth-test")
+    try:
+        yield Web(create_app(pool, Settings(secret_key="auth-test-key-0123456789abcdef")),
+                  scenario)
+    finally:
+        pool.close()
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD,
+            next_path: str = "") -> TestResponse:
+    form = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf": token.group(1), "next": next_path})
+
+
+def callback(client: FlaskClient, output_part: str, inputs: list[Any],
+             state: list[Any] | None = None, changed: dict[str, Any] | None = None) -> (
+    TestResponse
+):
+    """Call the app's callback whose output names ``output_part``, as the browser would
+    (``changed``: the input that fired, by default the first)."""
+    deps = client.get("/_dash-dependencies").json
+    assert isinstance(deps, list)
+    dep = next(d for d in deps if output_part in d["output"])
+    outputs = []
+    for part in dep["output"].strip(".").split("..."):
+        ident, prop = part.rsplit(".", 1)
+        outputs.append({"id": json.loads(ident) if ident.startswith("{") else ident,
+                        "property": prop.split("@")[0]})
+    changed = changed or inputs[0]
+    changed_id = json.dumps(changed["id"], separators=(",", ":"), sort_keys=True) \
+        if isinstance(changed["id"], dict) else changed["id"]
+    body = {
+        "output": dep["output"],
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": inputs,
+        "state": state or [],
+        "changedPropIds": [f"{changed_id}.{changed['property']}"],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def wall_refresh(client: FlaskClient) -> TestResponse:
+    return callback(client, "wall-vitals",
+                    [{"id": "wall-tick", "property": "n_intervals", "value": 1}],
+                    [{"id": "wall-cells", "property": "data", "value": []}])
+
+
+def route(client: FlaskClient, path: str) -> TestResponse:
+    return callback(client, "page.children", [{"id": "url", "property": "pathname",
+                                               "value": path}])
+
+
+def test_anonymous_pages_redirect_and_dash_requests_get_401(web: Web) -> None:
+    client = web.client()
+    for path in ("/", "/admin", "/civil", "/worker", f"/tickets/{web.scenario.tickets['flood']}"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"] == f"/login?next={path}"
+    for path in ("/_dash-layout", "/_dash-dependencies"):
+        assert client.get(path).status_code == 401
+    assert client.post("/_dash-update-component", json={}).status_code == 401
+    for path in ("/login", "/assets/style.css", "/_favicon.ico",
+                 "/_dash-component-suites/plotly/package_data/plotly.min.js"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_sign_in_lands_each_role_on_its_page(web: Web) -> None:
+    for username, landing in (("ops1", "/"), ("admin1", "/"), ("gw1", "/worker"),
+                              ("civil1", "/civil")):
+        client = web.client()
+        response = sign_in(client, username)
+        assert response.status_code == 302 and response.headers["Location"] == landing
+        assert client.get(landing).status_code == 200
+    ticket = f"/tickets/{web.scenario.tickets['manhole']}"
+    assert sign_in(web.client(), "ops1", next_path=ticket).headers["Location"] == ticket
+    for unsafe in ("//evil.example/", "https://evil.example/", "/civil"):
+        assert sign_in(web.client(), "ops1", next_path=unsafe).headers["Location"] == "/"
+
+
+def test_bad_password_and_forged_form_are_refused(web: Web) -> None:
+    client = web.client()
+    for username, password in (("ops1", "wrong-password"), ("nobody", PASSWORD)):
+        response = sign_in(client, username, password)
+        assert response.status_code == 401
+        assert "Wrong username or password" in response.text
+    assert client.get("/").status_code == 302
+    forged = web.client().post("/login", data={"username": "ops1", "password": PASSWORD})
+    assert forged.status_code == 400
+    with db.connect(web.scenario.url) as conn:
+        rows = conn.execute("SELECT username FROM audit_log WHERE action = 'sign_in'").fetchall()
+    assert rows == []
+
+
+def test_wrong_role_gets_403(web: Web) -> None:
+    sc = web.scenario
+    own, other = sc.tickets["flood"], sc.tickets["manhole"]
+    assert sc.workers["manhole"] != sc.workers["flood"]
+    cases = {
+        "ops1": {"/": 200, "/admin": 403, "/civil": 403, "/worker": 403, f"/tickets/{other}": 200},
+        "admin1": {"/": 200, "/admin": 200, "/civil": 403, "/worker": 403},
+        "civil1": {"/": 403, "/admin": 403, "/civil": 200, f"/tickets/{own}": 403},
+        "gw1": {"/": 403, "/worker": 200, f"/tickets/{own}": 200, f"/tickets/{other}": 403},
+        "gw2": {f"/tickets/{own}": 403, "/worker": 200},
+    }
+    for username, expected in cases.items():
+        client = web.client()
+        sign_in(client, username)
+        got = {path: client.get(path).status_code for path in expected}
+        assert got == expected, username
+        assert client.get("/no-such-page").status_code == 404
+
+
+def test_data_callbacks_refuse_the_wrong_role(web: Web) -> None:
+    ops, civil, gw2 = web.client(), web.client(), web.client()
+    sign_in(ops, "ops1")
+    sign_in(civil, "civil1")
+    sign_in(gw2, "gw2")
+
+    allowed = wall_refresh(ops)
+    assert allowed.status_code == 200
+    vitals = json.dumps(allowed.json["response"]["wall-vitals"])
+    assert "5 / 10" in vitals
+    assert wall_refresh(civil).status_code == 403
+    assert wall_refresh(gw2).status_code == 403
+
+    civil_refresh = [{"id": "civil-refresh", "property": "n_clicks", "value": 1}]
+    assert callback(ops, "civil-table", civil_refresh).status_code == 403
+    assert callback(civil, "civil-table", civil_refresh).status_code == 200
+
+    # a grid worker cannot act on a ticket assigned to somebody else
+    ticket_id = web.scenario.tickets["flood"]
+    click = {"id": {"type": "tk-action", "to": "acknowledged"}, "property": "n_clicks",
+             "value": 1}
+    state = [{"id": "tk-note", "property": "value", "value": "mine now"},
+             {"id": "tk-id", "property": "data", "value": ticket_id}]
+    assert callback(gw2, "tk-note.value", [[click]], state, changed=click).status_code == 403
+    with db.connect(web.scenario.url) as conn:
+        status = conn.execute("SELECT status FROM tickets WHERE id = %s",
+                              (ticket_id,)).fetchone()
+    assert status is not None and status["status"] == "dispatched"
+
+    # operations may: the change is made, and a refused one says why
+    done = callback(ops, "tk-note.value", [[click]], state, changed=click)
+    assert done.status_code == 200 and "now acknowledged" in done.text
+    close = click | {"id": {"type": "tk-action", "to": "closed"}}
+    refused = callback(ops, "tk-note.value", [[close]], state, changed=close)
+    assert refused.status_code == 200
+    assert "Not changed: ticket" in refused.text and "cannot become closed" in refused.text
+    with db.connect(web.scenario.url) as conn:
+        last = conn.execute("SELECT actor, to_status, note FROM ticket_events WHERE ticket_id = %s"
+                            " ORDER BY id DESC LIMIT 1", (ticket_id,)).fetchone()
+    assert last == {"actor": "ops1", "to_status": "acknowledged", "note": "mine now"}
+
+
+def test_page_layouts_check_the_role_and_household_views_are_audited(web: Web) -> None:
+    ops, civil = web.client(), web.client()
+    sign_in(ops, "ops1")
+    sign_in(civil, "civil1")
+    wall = json.dumps(route(ops, "/").json)
+    assert "vital-sensors" in wall
+    refused = json.dumps(route(civil, "/").json)
+    assert "Not allowed" in refused and "vital-sensors" not in refused
+    assert "Not allowed" in json.dumps(route(ops, "/civil").json)
+
+    households = json.dumps(route(civil, "/civil").json)
+    assert any(name in households for name in web.scenario.personal)
+    for screen in (wall, json.dumps(route(ops, f"/tickets/{web.scenario.tickets['water']}").json)):
+        assert not any(value in screen for value in web.scenario.personal)
+    with db.connect(web.scenario.url) as conn:
+        audit = conn.execute("SELECT username, action, subject, details FROM audit_log"
+                             " WHERE action = 'view'").fetchall()
+    assert [(a["username"], a["subject"]) for a in audit] == [("civil1",
+                                                               "households.elderly_alone")]
+    assert len(audit[0]["details"]["households"]) == web.scenario.elderly
+
+
+def test_sign_out(web: Web) -> None:
+    client = web.client()
+    sign_in(client, "ops1")
+    assert client.get("/").status_code == 200
+    assert client.get("/logout").headers["Location"] == "/login"
+    assert client.get("/").status_code == 302
+    assert client.post("/_dash-update-component", json={}).status_code == 401
