@@ -118,6 +118,20 @@ def mosquitto_binary() -> str | None:
     return found
 
 
+def _give_to_mosquitto_user(folder: Path) -> None:
+    """Started as root, mosquitto drops to the ``mosquitto`` user: let it write its sessions."""
+    if not is_root():
+        return
+    import pwd
+
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
 def start_broker(data_dir: Path, port: int | None = None, prefer: str = "auto") -> EmbeddedBroker:
     """Start a private broker under ``data_dir/broker``: mosquitto when installed, else amqtt."""
     data_dir = data_dir.resolve()
@@ -148,6 +162,7 @@ def start_broker(data_dir: Path, port: int | None = None, prefer: str = "auto") 
                 ]
             )
         )
+        _give_to_mosquitto_user(broker_dir)
         cmd = [binary, "-c", str(conf)]
         kind = "mosquitto"
     else:

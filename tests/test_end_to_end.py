@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cityops import db, queries
 from cityops.cli.wiring import start_services
 from cityops.district import DistrictSize, generate_district, load_district
+from cityops.mqtt import connect as mqtt_connect
 from cityops.mqtt import parse_mqtt_url
 from cityops.settings import Settings
 from cityops.simulator import SimClock, Simulator, load_sim_devices, plan_incident
@@ -166,3 +167,7 @@ def test_flood_and_silent_morning_end_to_end(db_url: str, mqtt_broker_url: str,
         simulator.stop()
         services.stop()
         phone.close()
+        # a clean start with no expiry ends ingest's persistent session on the shared broker
+        cleaner = mqtt_connect(mqtt_broker_url, settings.ingest_client_id)
+        cleaner.disconnect()
+        cleaner.loop_stop()
