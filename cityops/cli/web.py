@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from dashboards.app import create_app
 from waitress.server import create_server
 
 from cityops import db
 from cityops.settings import Settings
+from dashboards.app import create_app
 
 
 class WebServer:
