@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from cityops import db, embedded
 from cityops.cli.main import wait_for_signal
@@ -130,7 +131,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
             say(f"loaded the synthetic district: {len(district.cells)} grid cells,"
                 f" {len(district.households)} households, {len(district.devices)} devices")
         creds = credentials(data_dir)
-        settings = settings.model_copy(update={"secret_key": creds["secret_key"]})
+        settings = settings.model_copy(update={"secret_key": SecretStr(creds["secret_key"])})
 
         devices = load_sim_devices(database_url)
         clock = SimClock.catch_up(timedelta(hours=options.history_hours), options.speed)
@@ -158,18 +159,20 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
                        f" data in {data_dir} (kept across runs)")
         wait_for_signal(threading.Event(), options.duration)
         say("stopping ...")
-    finally:
         if simulator is not None:
             simulator.stop()
+            simulator = None
         if services is not None:
             services.stop()  # drains ingest, then detection, then the dispatch outbox
-        if web is not None:
-            web.stop()
-    if options.duration is not None:
-        with db.connect(database_url) as conn:
-            click.echo(format_summary(activity_summary(conn)))
-    if broker is not None:
-        broker.stop()
-    if pg is not None:
-        pg.stop()
-    return 0
+            services = None
+        if options.duration is not None:
+            with db.connect(database_url) as conn:
+                click.echo(format_summary(activity_summary(conn)))
+        return 0
+    finally:
+        for part in (simulator, services, web, broker, pg):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception as exc:  # keep stopping the rest
+                    say(f"while stopping {type(part).__name__}: {exc}")
