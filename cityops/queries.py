@@ -26,10 +26,8 @@ from cityops.topics import DEVICE_KINDS
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-AWAITING_ACK = ("new", "dispatched")
-IN_WORK = ("new", "dispatched", "acknowledged", "arrived")
 WORKER_STATES = ("dispatched", "acknowledged", "arrived")
-PRIORITY_RANK = {"urgent": 0, "normal": 1, "low": 2}
+PRIORITY_ORDER = ["urgent", "normal", "low"]
 
 # The deadline that matters now, and whether it has passed (see the module docstring).
 DEADLINE_SQL = """
@@ -144,7 +142,7 @@ def ticket_board(conn: Conn, now: datetime, limit: int = 12) -> dict[str, Any]:
         ORDER BY overdue DESC, array_position(%(ranks)s, priority), deadline NULLS LAST, id
         LIMIT %(limit)s
         """,
-        {"now": now, "open": list(OPEN_STATES), "ranks": list(PRIORITY_RANK), "limit": limit},
+        {"now": now, "open": list(OPEN_STATES), "ranks": PRIORITY_ORDER, "limit": limit},
     ).fetchall()
     return {"counts": counts, "total": sum(counts.values()), "rows": list(rows)}
 
@@ -219,36 +217,48 @@ def worker_tickets(conn: Conn, worker_id: str, now: datetime) -> list[dict[str, 
             ORDER BY array_position(%(ranks)s, priority), deadline NULLS LAST, id
             """,
             {"worker": worker_id, "states": list(WORKER_STATES), "now": now,
-             "ranks": list(PRIORITY_RANK)},
+             "ranks": PRIORITY_ORDER},
         ).fetchall()
     )
 
 
-def elderly_alone_water_alerts(conn: Conn, now: datetime, days: int = 30) -> list[dict[str, Any]]:
-    """Elderly people living alone with their water-use alert counts over the last ``days``.
+def elderly_alone_water_alerts(
+    conn: Conn, now: datetime, days: int = 30, limit: int = 100
+) -> dict[str, Any]:
+    """Elderly people living alone, ranked by their water-use alerts over the last ``days``:
+    the first ``limit`` rows, how many there are in all and how many had such alerts.
 
     Personal details: civil-affairs staff only, and every view must be audited by the caller.
     """
-    return list(
-        conn.execute(
-            """
-            SELECT h.id, h.head_name, h.phone, h.address, h.birth_year, g.name AS community,
-                   count(a.id) AS water_alerts,
-                   count(a.id) FILTER (WHERE a.status <> 'resolved') AS open_alerts,
-                   max(a.last_seen) AS last_alert_at,
-                   array_remove(array_agg(DISTINCT d.id), NULL) AS meters
-            FROM households h
-            JOIN grids g ON g.code = h.community_code
-            LEFT JOIN devices d ON d.household_id = h.id AND d.kind = 'water_meter'
-            LEFT JOIN alerts a ON a.source_id = d.id AND left(a.kind, 6) = 'water_'
-                              AND a.last_seen > %(since)s AND a.first_seen <= %(now)s
-            WHERE h.elderly_alone
-            GROUP BY h.id, g.name
-            ORDER BY water_alerts DESC, last_alert_at DESC NULLS LAST, h.id
-            """,
-            {"since": now - timedelta(days=days), "now": now},
-        ).fetchall()
-    )
+    rows = conn.execute(
+        """
+        SELECT h.id, h.head_name, h.phone, h.address, h.birth_year, g.name AS community,
+               count(a.id) AS water_alerts,
+               count(a.id) FILTER (WHERE a.status <> 'resolved') AS open_alerts,
+               max(a.last_seen) AS last_alert_at,
+               array_remove(array_agg(DISTINCT d.id), NULL) AS meters,
+               count(*) OVER () AS all_households,
+               sum((count(a.id) > 0)::int) OVER () AS with_alerts
+        FROM households h
+        JOIN grids g ON g.code = h.community_code
+        LEFT JOIN devices d ON d.household_id = h.id AND d.kind = 'water_meter'
+        LEFT JOIN alerts a ON a.source_id = d.id AND left(a.kind, 6) = 'water_'
+                          AND a.last_seen > %(since)s AND a.first_seen <= %(now)s
+        WHERE h.elderly_alone
+        GROUP BY h.id, g.name
+        ORDER BY water_alerts DESC, last_alert_at DESC NULLS LAST, h.id
+        LIMIT %(limit)s
+        """,
+        {"since": now - timedelta(days=days), "now": now, "limit": limit},
+    ).fetchall()
+    totals = rows[0] if rows else {"all_households": 0, "with_alerts": 0}
+    return {
+        "rows": [{k: v for k, v in r.items() if k not in ("all_households", "with_alerts")}
+                 for r in rows],
+        "total": int(totals["all_households"]),
+        "with_alerts": int(totals["with_alerts"]),
+        "days": days,
+    }
 
 
 def device_health(conn: Conn, now: datetime, stale_hours: float = 24, limit: int = 20) -> (

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -120,7 +120,8 @@ def _browser(live: Live, width: int, height: int, mobile: bool = False) -> WebDr
 
 def _wait(driver: WebDriver, what: str, check: Callable[[WebDriver], Any]) -> Any:
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(check)
+        return WebDriverWait(driver, WAIT, poll_frequency=0.2,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(check)
     except TimeoutException:
         raise AssertionError(f"timed out waiting for {what} on {driver.current_url}") from None
 
@@ -240,10 +241,9 @@ def test_grid_worker_acknowledges_on_a_phone(live: Live, artifacts_dir: Path) ->
         # resolving needs a note: the refusal is shown, nothing changes
         card = driver.find_element(By.ID, f"wk-card-{ticket_id}")
         card.find_element(By.XPATH, ".//button[normalize-space()='Arrived on site']").click()
-        _wait(driver, "arrival", lambda d: "on site" in d.find_element(
-            By.ID, f"wk-card-{ticket_id}").text.lower())
-        card = driver.find_element(By.ID, f"wk-card-{ticket_id}")
-        card.find_element(By.XPATH, ".//button[normalize-space()='Resolved']").click()
+        resolve = f"//*[@id='wk-card-{ticket_id}']//button[normalize-space()='Resolved']"
+        _wait(driver, "arrival", lambda d: d.find_elements(By.XPATH, resolve))
+        driver.find_element(By.XPATH, resolve).click()
         _wait(driver, "the refusal", lambda d: "Not changed" in _text(d, "#wk-msg"))
         assert "say what was done" in _text(driver, "#wk-msg")
 

@@ -236,11 +236,15 @@ def test_civil_and_admin_views(scenario: Scenario) -> None:
         health = queries.device_health(conn, scenario.now)
         dead = queries.dead_letter_summary(conn, scenario.now)
         people = queries.users_list(conn)
-    assert len(elderly) == scenario.elderly
-    top = elderly[0]
+    assert elderly["total"] == scenario.elderly and elderly["with_alerts"] == 1
+    assert len(elderly["rows"]) == scenario.elderly
+    top = elderly["rows"][0]
     assert top["meters"] == ["WM000001"] and top["water_alerts"] == 1 and top["open_alerts"] == 1
     assert top["head_name"] and top["address"]
-    assert all(r["water_alerts"] == 0 for r in elderly[1:])
+    assert all(r["water_alerts"] == 0 for r in elderly["rows"][1:])
+    with db.connect(scenario.url) as conn:
+        first = queries.elderly_alone_water_alerts(conn, scenario.now, limit=1)
+    assert first["rows"] == [top] and first["total"] == scenario.elderly
 
     by_kind = {k["kind"]: k for k in health["by_kind"]}
     assert by_kind["water_meter"] == {"kind": "water_meter", "online": 0, "offline": 0,

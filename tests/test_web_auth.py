@@ -51,19 +51,21 @@ def sign_in(client: FlaskClient, username: str, password: str = PASSWORD,
 
 
 def callback(client: FlaskClient, output_part: str, inputs: list[Any],
-             state: list[Any] | None = None, changed: dict[str, Any] | None = None) -> (
-    TestResponse
-):
+             state: list[Any] | None = None, changed: dict[str, Any] | None = None,
+             wildcard_outputs: list[Any] | None = None) -> TestResponse:
     """Call the app's callback whose output names ``output_part``, as the browser would
-    (``changed``: the input that fired, by default the first)."""
+    (``changed``: the input that fired, by default the first; ``wildcard_outputs``: the
+    components an ALL output matches, in the browser's current page)."""
     deps = client.get("/_dash-dependencies").json
     assert isinstance(deps, list)
     dep = next(d for d in deps if output_part in d["output"])
-    outputs = []
+    outputs: list[Any] = []
     for part in dep["output"].strip(".").split("..."):
         ident, prop = part.rsplit(".", 1)
-        outputs.append({"id": json.loads(ident) if ident.startswith("{") else ident,
-                        "property": prop.split("@")[0]})
+        if ident.startswith("{"):
+            outputs.append(wildcard_outputs or [])
+        else:
+            outputs.append({"id": ident, "property": prop.split("@")[0]})
     changed = changed or inputs[0]
     changed_id = json.dumps(changed["id"], separators=(",", ":"), sort_keys=True) \
         if isinstance(changed["id"], dict) else changed["id"]
@@ -165,8 +167,19 @@ def test_data_callbacks_refuse_the_wrong_role(web: Web) -> None:
     assert callback(ops, "civil-table", civil_refresh).status_code == 403
     assert callback(civil, "civil-table", civil_refresh).status_code == 200
 
-    # a grid worker cannot act on a ticket assigned to somebody else
+    admin = web.client()
+    sign_in(admin, "admin1")
+    admin_tick = [{"id": "admin-tick", "property": "n_intervals", "value": 1}]
+    assert callback(ops, "admin-content", admin_tick).status_code == 403
+    assert "Dead letters: 3 in the last 24 h" in callback(admin, "admin-content", admin_tick).text
+
+    # a grid worker can neither read nor change a ticket assigned to somebody else
     ticket_id = web.scenario.tickets["flood"]
+    ticket_tick = ([{"id": "tk-tick", "property": "n_intervals", "value": 1}],
+                   [{"id": "tk-id", "property": "data", "value": ticket_id},
+                    {"id": "tk-state", "property": "data", "value": "dispatched"}])
+    assert callback(gw2, "tk-body.children@", *ticket_tick).status_code == 403
+    assert "Timeline" in callback(ops, "tk-body.children@", *ticket_tick).text
     click = {"id": {"type": "tk-action", "to": "acknowledged"}, "property": "n_clicks",
              "value": 1}
     state = [{"id": "tk-note", "property": "value", "value": "mine now"},
@@ -188,6 +201,45 @@ def test_data_callbacks_refuse_the_wrong_role(web: Web) -> None:
         last = conn.execute("SELECT actor, to_status, note FROM ticket_events WHERE ticket_id = %s"
                             " ORDER BY id DESC LIMIT 1", (ticket_id,)).fetchone()
     assert last == {"actor": "ops1", "to_status": "acknowledged", "note": "mine now"}
+
+
+def test_map_click_opens_the_ticket(web: Web) -> None:
+    ops, civil = web.client(), web.client()
+    sign_in(ops, "ops1")
+    sign_in(civil, "civil1")
+    ticket_id = web.scenario.tickets["manhole"]
+    click = [{"id": "wall-map", "property": "clickData",
+              "value": {"points": [{"customdata": ticket_id, "lon": 121.48, "lat": 31.22}]}}]
+    opened = callback(ops, "url.pathname", click)
+    assert opened.json["response"]["url"]["pathname"] == f"/tickets/{ticket_id}"
+    cell = [{"id": "wall-map", "property": "clickData", "value": {"points": [{"z": 2}]}}]
+    assert callback(ops, "url.pathname", cell).status_code == 204  # a cell, not an alert
+    assert callback(civil, "url.pathname", click).status_code == 403
+
+
+def test_worker_refresh_keeps_the_cards_and_updates_time_left(web: Web) -> None:
+    gw1 = web.client()
+    sign_in(gw1, "gw1")
+    mine = [t for name, t in web.scenario.tickets.items()
+            if web.scenario.workers[name] == web.scenario.workers["flood"]]
+    lefts = [{"id": {"type": "wk-left", "ticket": t}, "property": "children"} for t in mine]
+    inputs = [{"id": "wk-tick", "property": "n_intervals", "value": 1},
+              {"id": "wk-done", "property": "data", "value": 0}]
+
+    def refresh(shown: list[Any]) -> dict[str, Any]:
+        response = callback(gw1, "wk-list", inputs,
+                            [{"id": "wk-sig", "property": "data", "value": shown}],
+                            wildcard_outputs=lefts)
+        assert response.status_code == 200
+        return response.json["response"]
+
+    changed = refresh([])  # the page showed something else: cards are redrawn
+    assert {"wk-list", "wk-sig", "wk-map"} <= set(changed)
+    assert "wk-left" not in json.dumps(list(changed))
+    same = refresh(changed["wk-sig"]["data"])  # nothing changed: only the clocks move
+    assert "wk-list" not in same and "updated" in same
+    left = [v for k, v in same.items() if k.startswith("{")]
+    assert len(left) == len(mine) and all("left" in json.dumps(v) for v in left)
 
 
 def test_page_layouts_check_the_role_and_household_views_are_audited(web: Web) -> None:

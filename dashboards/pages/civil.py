@@ -20,15 +20,16 @@ from dashboards.context import AppContext, Page
 
 ROLES = ("civil_affairs",)
 DAYS = 30
+ROWS = 100
 
 
-def read_audited(ctx: AppContext, user: WebUser, now: datetime) -> list[dict[str, Any]]:
-    """The household list, with the view written to the audit log."""
+def read_audited(ctx: AppContext, user: WebUser, now: datetime) -> dict[str, Any]:
+    """The ranked household list, with the view written to the audit log."""
     with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
-        rows = queries.elderly_alone_water_alerts(conn, now, days=DAYS)
+        found = queries.elderly_alone_water_alerts(conn, now, days=DAYS, limit=ROWS)
         users.audit(conn, user.username, "view", "households.elderly_alone",
-                    {"households": [r["id"] for r in rows], "days": DAYS})
-    return rows
+                    {"households": [r["id"] for r in found["rows"]], "days": DAYS})
+    return found
 
 
 def table_view(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime) -> Component:
@@ -48,27 +49,28 @@ def table_view(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime
     )
 
 
-def _summary(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime) -> str:
-    flagged = sum(1 for r in rows if r["water_alerts"])
-    return (f"{len(rows)} elderly people living alone; {flagged} with water-use alerts in the "
-            f"last {DAYS} days. Read {fmt_time(now, ctx.tz, now, seconds=True)}; "
-            "this view is recorded in the audit log.")
+def _summary(found: Mapping[str, Any], ctx: AppContext, now: datetime) -> str:
+    shown = len(found["rows"])
+    more = f" The {shown} with the most alerts are shown." if shown < found["total"] else ""
+    return (f"{found['total']:,} elderly people living alone; {found['with_alerts']:,} with "
+            f"water-use alerts in the last {DAYS} days.{more} Read "
+            f"{fmt_time(now, ctx.tz, now, seconds=True)}; this view is recorded in the audit log.")
 
 
 def layout(ctx: AppContext) -> Component:
     """The household list (each view audited)."""
     user = require_role(*ROLES)
     now = ctx.now()
-    rows = read_audited(ctx, user, now)
+    found = read_audited(ctx, user, now)
     return html.Div(
         [
             header("Elderly residents living alone", user, "/civil"),
             html.Main(
                 [
-                    html.Div([html.P(_summary(rows, ctx, now), id="civil-summary"),
+                    html.Div([html.P(_summary(found, ctx, now), id="civil-summary"),
                               html.Button("Refresh", id="civil-refresh", className="btn")],
                              className="toolbar"),
-                    html.Div(table_view(rows, ctx, now), id="civil-table"),
+                    html.Div(table_view(found["rows"], ctx, now), id="civil-table"),
                 ],
                 className="panel",
             ),
@@ -89,8 +91,8 @@ def register(app: Dash, ctx: AppContext) -> None:
     def refresh(_clicks: int) -> tuple[Component, str]:
         user = require_role(*ROLES)
         now = ctx.now()
-        rows = read_audited(ctx, user, now)
-        return table_view(rows, ctx, now), _summary(rows, ctx, now)
+        found = read_audited(ctx, user, now)
+        return table_view(found["rows"], ctx, now), _summary(found, ctx, now)
 
 
 PAGE = Page(pattern="/civil", roles=ROLES, layout=layout, register=register)
