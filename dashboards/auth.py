@@ -13,9 +13,10 @@ import secrets
 from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
-from flask import Flask, Response, redirect, render_template_string, request, session
+from flask import Flask, redirect, render_template_string, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.wrappers import Response
 
 from cityops import users
 from cityops.users import User
@@ -23,7 +24,8 @@ from dashboards.context import AppContext, Page, resolve
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PREFIXES = ("/login", "/_dash-component-suites/", "/assets/", "/_favicon")
+PUBLIC_PATHS = frozenset({"/login", "/logout"})
+PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_favicon")
 LANDING = {"operations": "/", "admin": "/", "grid_worker": "/worker", "civil_affairs": "/civil"}
 ROLE_NAMES = {
     "operations": "Operations centre",
@@ -170,7 +172,7 @@ def install(server: Flask, ctx: AppContext, pages: Sequence[Page]) -> None:
 
     def guard() -> Response | None:
         path = request.path
-        if path.startswith(PUBLIC_PREFIXES) or path == "/logout":
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             return None
         user = signed_in()
         if user is None:

@@ -67,6 +67,11 @@ def fmt_time(value: datetime | None, tz: ZoneInfo, now: datetime, seconds: bool 
     return f"{local:%d %b} {clock}"
 
 
+def updated_label(now: datetime, tz: ZoneInfo, verb: str = "Updated") -> str:
+    """'Updated 14:05:09': when a page's figures were read, shown in its top bar."""
+    return f"{verb} {fmt_time(now, tz, now, seconds=True)}"
+
+
 def fmt_duration(seconds: float) -> str:
     """A duration for people: '7 min', '2 h 05 min', '3 d 4 h'."""
     minutes = int(abs(seconds) // 60)

@@ -92,7 +92,8 @@ def route(client: FlaskClient, path: str) -> TestResponse:
 
 def test_anonymous_pages_redirect_and_dash_requests_get_401(web: Web) -> None:
     client = web.client()
-    for path in ("/", "/admin", "/civil", "/worker", f"/tickets/{web.scenario.tickets['flood']}"):
+    for path in ("/", "/admin", "/civil", "/worker", f"/tickets/{web.scenario.tickets['flood']}",
+                 "/login-not", "/assets-not"):
         response = client.get(path)
         assert response.status_code == 302, path
         assert response.headers["Location"] == f"/login?next={path}"

@@ -14,7 +14,7 @@ from dash.development.base_component import Component
 
 from cityops import queries
 from dashboards.auth import ROLE_NAMES, require_role
-from dashboards.components import KIND_NAMES, fmt_time, header, table
+from dashboards.components import KIND_NAMES, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page
 
 ROLES = ("admin",)
@@ -86,17 +86,13 @@ def layout(ctx: AppContext) -> Component:
     now = ctx.now()
     return html.Div(
         [
-            header("Administration", user, "/admin", updated=_updated(ctx, now)),
+            header("Administration", user, "/admin", updated=updated_label(now, ctx.tz)),
             html.Main(content(_read(ctx, now), ctx, now), id="admin-content",
                       className="admin-grid"),
             dcc.Interval(id="admin-tick", interval=REFRESH_MS),
         ],
         className="page",
     )
-
-
-def _updated(ctx: AppContext, now: datetime) -> str:
-    return f"Updated {fmt_time(now, ctx.tz, now, seconds=True)}"
 
 
 def register(app: Dash, ctx: AppContext) -> None:
@@ -111,7 +107,7 @@ def register(app: Dash, ctx: AppContext) -> None:
     def refresh(_tick: int) -> tuple[list[Component], str]:
         require_role(*ROLES)
         now = ctx.now()
-        return content(_read(ctx, now), ctx, now), _updated(ctx, now)
+        return content(_read(ctx, now), ctx, now), updated_label(now, ctx.tz)
 
 
 PAGE = Page(pattern="/admin", roles=ROLES, layout=layout, register=register)

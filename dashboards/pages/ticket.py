@@ -25,6 +25,7 @@ from dashboards.components import (
     fmt_time,
     header,
     message_view,
+    updated_label,
 )
 from dashboards.context import AppContext, Page
 
@@ -145,7 +146,7 @@ def layout(ctx: AppContext, ticket_id: str) -> Component:
     return html.Div(
         [
             header(f"Ticket #{ticket['id']}", user, f"/tickets/{ticket['id']}",
-                   updated=f"Read {fmt_time(now, ctx.tz, now, seconds=True)}"),
+                   updated=updated_label(now, ctx.tz, "Read")),
             html.Main(
                 [
                     html.Div(body_view(ticket, ctx, now), id="tk-body", className="tk-body"),
@@ -232,7 +233,7 @@ def register(app: Dash, ctx: AppContext) -> None:
         return (body_view(ticket, ctx, now),
                 buttons_view(ticket, user) if changed else no_update,
                 ticket["status"] if changed else no_update,
-                f"Read {fmt_time(now, ctx.tz, now, seconds=True)}")
+                updated_label(now, ctx.tz, "Read"))
 
 
 PAGE = Page(pattern=r"/tickets/(?P<ticket_id>\d+)", roles=ROLES, layout=layout,

@@ -27,6 +27,7 @@ from dashboards.components import (
     fmt_left,
     fmt_time,
     header,
+    updated_label,
 )
 from dashboards.context import AppContext, Page
 
@@ -134,10 +135,6 @@ def board_view(board: Mapping[str, Any], now: datetime) -> list[Component]:
     return rows
 
 
-def _updated(ctx: AppContext, now: datetime) -> str:
-    return f"Updated {fmt_time(now, ctx.tz, now, seconds=True)}"
-
-
 def layout(ctx: AppContext) -> Component:
     """The wall screen, drawn with current data; the interval keeps it current."""
     user = require_role(*ROLES)
@@ -157,7 +154,7 @@ def layout(ctx: AppContext) -> Component:
     return html.Div(
         [
             header("CityOps — District Operations", user, "/",
-                   updated=_updated(ctx, now)),
+                   updated=updated_label(now, ctx.tz)),
             html.Div(vitals_view(snap["vitals"], ctx, now), id="wall-vitals", className="vitals"),
             html.Div(
                 [
@@ -213,7 +210,7 @@ def register(app: Dash, ctx: AppContext) -> None:
             feed_view(snap["alerts"], ctx, now),
             board_view(snap["board"], now),
             figure,
-            _updated(ctx, now),
+            updated_label(now, ctx.tz),
         )
 
     @app.callback(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import dash
+import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
@@ -26,6 +27,7 @@ from dashboards.components import (
     fmt_left,
     fmt_time,
     header,
+    updated_label,
 )
 from dashboards.context import AppContext, Page
 
@@ -88,7 +90,9 @@ def cards_view(tickets: Sequence[Mapping[str, Any]], ctx: AppContext, now: datet
     return [card(t, ctx, now) for t in tickets]
 
 
-def map_figure(ctx: AppContext, user: WebUser, tickets: Sequence[Mapping[str, Any]]) -> Any:
+def map_figure(ctx: AppContext, user: WebUser, tickets: Sequence[Mapping[str, Any]]) -> (
+    go.Figure
+):
     """A small offline map: the worker's cell and the cells of their tickets, tickets as dots."""
     codes = {t["grid_code"] for t in tickets if t["grid_code"]}
     if user.user.cell_code:
@@ -119,7 +123,7 @@ def layout(ctx: AppContext) -> Component:
         tickets = queries.worker_tickets(conn, user.worker_id or "", now)
     return html.Div(
         [
-            header("My tickets", user, "/worker", updated=_updated(ctx, now)),
+            header("My tickets", user, "/worker", updated=updated_label(now, ctx.tz)),
             html.Div(id="wk-msg", role="status"),
             html.Div(cards_view(tickets, ctx, now), id="wk-list"),
             html.Section(
@@ -135,10 +139,6 @@ def layout(ctx: AppContext) -> Component:
         ],
         className="phone",
     )
-
-
-def _updated(ctx: AppContext, now: datetime) -> str:
-    return f"Updated {fmt_time(now, ctx.tz, now, seconds=True)}"
 
 
 def register(app: Dash, ctx: AppContext) -> None:
@@ -189,11 +189,11 @@ def register(app: Dash, ctx: AppContext) -> None:
         signature = _signature(tickets)
         if signature != shown:
             return (cards_view(tickets, ctx, now), signature, map_figure(ctx, user, tickets),
-                    [no_update] * len(left_ids), _updated(ctx, now))
+                    [no_update] * len(left_ids), updated_label(now, ctx.tz))
         by_id = {t["id"]: t for t in tickets}
         return (no_update, no_update, no_update,
                 [_left(by_id[i], now) if i in by_id else no_update for i in left_ids],
-                _updated(ctx, now))
+                updated_label(now, ctx.tz))
 
 
 PAGE = Page(pattern="/worker", roles=ROLES, layout=layout, register=register)
