@@ -150,6 +150,8 @@ def transition(
         raise TransitionError(
             f"ticket {ticket_id} is {current}; it cannot become {to_status} (allowed: {options})"
         )
+    if to_status == "dispatched" and ticket["worker_id"] is None:
+        raise TransitionError(f"ticket {ticket_id} has no worker yet: assign one to dispatch it")
     if to_status in NOTE_REQUIRED and not note.strip():
         raise TransitionError(f"say what was done or why when a ticket becomes {to_status}")
     conn.execute(

@@ -134,6 +134,8 @@ def test_ticket_state_machine_checks_state_role_and_owner(district_db) -> None:
     with db.connect(url) as conn:
         outcome = alerts.raise_alert(conn, gauge_signal(gauge))
         tid = tickets.create_for_alert(conn, outcome.alert_id, ack_minutes=15, resolve_hours=2)
+        with pytest.raises(TransitionError, match="has no worker yet"):
+            tickets.transition(conn, tid, "dispatched", Actor("ops", "operations"))
         worker = dispatch.assign_ticket(conn, tid, index, SH, TOPICS, DAY).worker_id
         me = Actor("gw", "grid_worker", worker)
         other = Actor("gw2", "grid_worker", "GW99999")
