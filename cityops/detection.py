@@ -41,7 +41,7 @@ LOOKBACK: dict[str, timedelta] = {
 
 
 class DecisionLike(Protocol):
-    """What a detector returns (``models.detectors.Decision`` has this shape)."""
+    """What a detector returns (``models.decisions.Decision`` has this shape)."""
 
     kind: str
     action: str

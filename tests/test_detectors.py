@@ -1,11 +1,12 @@
-"""The first detectors (pure functions in models.detectors)."""
+"""The first detectors (pure functions in models.street and models.water_use)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from models.detectors import flood_depth, manhole_cover, water_running, water_silence
+from models.street import flood_depth, manhole_cover
+from models.water_use import water_running, water_silence
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai

@@ -10,13 +10,14 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from cityops import db
+from cityops.cli.street_rules import street_rules
+from cityops.cli.water_rules import water_rules
 from cityops.detection import DecisionLike, DetectionPipeline, DeviceInfo, Evaluate, Window
 from cityops.grids import GridIndex
 from cityops.notify import MqttNotifier
@@ -24,37 +25,20 @@ from cityops.scheduler import Scheduler
 from cityops.settings import Settings
 from cityops.topics import Topics
 from ingest.service import IngestService
-from models import detectors
 
 log = logging.getLogger(__name__)
 Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
 
 
 def make_evaluator(settings: Settings) -> Evaluate:
-    """Map a device's window to the detectors of its kind, with its own or default thresholds."""
-    limits = settings.detection
-    tz = settings.tz
+    """Route each device to the rules of its kind (water meters, or street sensors)."""
+    water = water_rules(settings)
+    street = street_rules(settings)
 
     def evaluate(device: DeviceInfo, window: Window) -> Sequence[DecisionLike]:
-        found: list[detectors.Decision | None] = []
-        if device.kind == "flood_gauge":
-            times, depth = window.series("depth_mm")
-            threshold = float(device.config.get("threshold_mm", limits.flood_depth_mm))
-            found.append(detectors.flood_depth(times, depth, threshold, device.label))
-        elif device.kind == "manhole_cover":
-            times, tilt = window.series("tilt_deg")
-            lifted_at = dict(zip(*window.series("lifted"), strict=True))
-            lifted = [lifted_at.get(t, 0.0) for t in times]
-            threshold = float(device.config.get("tilt_deg", limits.manhole_tilt_deg))
-            found.append(detectors.manhole_cover(times, tilt, lifted, threshold, device.label))
-        elif device.kind == "water_meter":
-            times, volume = window.series("volume_l")
-            found.append(detectors.water_silence(
-                times, volume, timedelta(hours=limits.water_silence_hours), tz))
-            found.append(detectors.water_running(
-                times, volume, timedelta(hours=limits.water_running_hours), tz,
-                min_flow_l=limits.water_running_min_l))
-        return [d for d in found if d is not None]
+        if device.kind == "water_meter":
+            return water(device, window)
+        return street(device, window)
 
     return evaluate
 
