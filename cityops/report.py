@@ -16,6 +16,7 @@ def activity_summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
                (SELECT count(*) FROM dead_letters) AS dead_letters,
                (SELECT count(*) FROM devices) AS devices,
                (SELECT count(*) FROM devices WHERE online) AS devices_online,
+               (SELECT count(*) FROM devices WHERE last_seen IS NOT NULL) AS devices_heard,
                (SELECT count(*) FROM dispatches WHERE sent_at IS NOT NULL) AS dispatches_sent,
                (SELECT count(*) FROM dispatches WHERE sent_at IS NULL) AS dispatches_pending,
                (SELECT count(*) FROM sim_incidents) AS incidents_injected
@@ -52,7 +53,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join([
         f"readings stored:    {summary['readings']}"
         + (f" (latest {latest:%Y-%m-%d %H:%M %Z})" if latest else ""),
-        f"devices online:     {summary['devices_online']} of {summary['devices']}",
+        f"devices heard from: {summary['devices_heard']} of {summary['devices']}"
+        f" ({summary['devices_online']} online now)",
         f"dead letters:       {summary['dead_letters']}",
         f"incidents injected: {summary['incidents_injected']} ({kv(summary['incidents'])})",
         f"alerts:             {summary['alerts_total']} ({kv(summary['alerts'])})",
