@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from cityops import alerts, dispatch, tickets
+from cityops.cameras import NEAR_ALERT_KINDS, cameras_within
 from cityops.grids import GridIndex
 from cityops.readings import Reading
 from cityops.settings import Settings
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # How far back each kind's detectors look (covers the longest rule of the kind).
 LOOKBACK: dict[str, timedelta] = {
-    "flood_gauge": timedelta(minutes=15),
+    "flood_gauge": timedelta(minutes=30),
     "manhole_cover": timedelta(hours=1),
     "water_meter": timedelta(hours=30),
 }
@@ -236,10 +237,13 @@ class DetectionPipeline:
             if alerts.clear_condition(conn, device.id, d.kind, d.observed_at, d.message):
                 self.stats.alerts_cleared += 1
             return
+        details = {**d.details, "device": device.label}
+        if d.kind in NEAR_ALERT_KINDS:  # every raise: a repeat replaces the details
+            details["cameras"] = cameras_within(conn, device.lon, device.lat)
         signal = alerts.AlertSignal(
             source_id=device.id, kind=d.kind, severity=d.severity, message=d.message,
             observed_at=d.observed_at, grid_code=device.grid_code, lon=device.lon,
-            lat=device.lat, details={**d.details, "device": device.label},
+            lat=device.lat, details=details,
         )
         outcome = alerts.raise_alert(conn, signal)
         if not outcome.opened:

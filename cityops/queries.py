@@ -336,3 +336,19 @@ def users_list(conn: Conn) -> list[dict[str, Any]]:
             """
         ).fetchall()
     )
+
+
+def ticket_cameras(conn: Conn, ticket_id: int) -> list[dict[str, Any]]:
+    """Cameras near the place of a ticket's alert, nearest first, as listed in the alert's
+    details when the detector raised it (flood alerts: within 300 m; empty for other kinds)."""
+    row = conn.execute(
+        "SELECT a.details -> 'cameras' AS cameras FROM tickets t JOIN alerts a ON a.id = t.alert_id"
+        " WHERE t.id = %s",
+        (ticket_id,),
+    ).fetchone()
+    cameras = row["cameras"] if row else None
+    return [
+        {"id": c["id"], "label": c["label"], "distance_m": c["distance_m"],
+         "stream_url": c.get("stream_url")}
+        for c in cameras or []
+    ]

@@ -18,6 +18,7 @@ METRICS: dict[str, dict[str, tuple[float, float, str]]] = {
     "manhole_cover": {
         "tilt_deg": (0.0, 180.0, "cover tilt from horizontal, degrees"),
         "lifted": (0.0, 1.0, "1 when the cover is off its seat, else 0"),
+        "well_water_mm": (0.0, 5000.0, "water standing in the well under the cover, millimetres"),
         "battery_pct": (0.0, 100.0, "battery charge, percent"),
     },
 }

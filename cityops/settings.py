@@ -26,11 +26,60 @@ class SettingsError(ValueError):
     """Raised when the configuration is invalid; the message lists every wrong value."""
 
 
+class StreetSettings(BaseModel):
+    """Flood gauges and manhole covers (docs/street-detectors.md); ``devices.config`` overrides.
+
+    A gauge's first street level is ``detection.flood_depth_mm``; these are the rest.
+    """
+
+    higher_levels_mm: list[float] = Field(
+        [270.0, 500.0], max_length=2, description="street levels above the first (severity up)"
+    )
+    river_stages_mm: list[float] = Field(
+        [1000.0, 1500.0, 2000.0, 3000.0], min_length=4, max_length=4,
+        description="river scheme: action, minor, moderate, major stage (set per gauge)",
+    )
+    clear_fraction: float = Field(
+        0.5, gt=0, lt=1, description="clear level: this share of the first level"
+    )
+    clear_minutes: float = Field(10.0, gt=0, le=25, description="under the clear level this long")
+    noise_floor_mm: float = Field(10.0, ge=0, description="readings under this are dry")
+    max_rate_mm_per_min: float = Field(
+        254.0, gt=0, description="faster changes are impossible jumps (10 in/min)"
+    )
+    jump_confirm_readings: int = Field(
+        5, ge=2, le=20, description="readings that confirm a new level after a jump"
+    )
+    spike_mm: float = Field(50.0, gt=0, description="a bigger step waits for the next reading")
+    trend_minutes: float = Field(10.0, gt=0, le=25, description="rate of rise fitted over")
+    forecast_horizon_minutes: float = Field(
+        60.0, gt=0, description="next-level forecasts further ahead are not shown"
+    )
+    min_rise_mm_per_min: float = Field(1.0, gt=0, description="slower is not 'rising'")
+    stuck_minutes: float = Field(
+        20.0, gt=0, le=28, description="one value above the floor this long: device fault"
+    )
+    stuck_min_readings: int = Field(10, ge=2, description="... over at least these readings")
+    manhole_tilt_clear_deg: float = Field(5.0, ge=0, le=90, description="tilt clear level")
+    manhole_well_water_mm: float = Field(
+        300.0, gt=0, description="water in the well that opens an alert"
+    )
+    manhole_well_clear_mm: float = Field(150.0, ge=0, description="well water clear level")
+
+    @field_validator("higher_levels_mm", "river_stages_mm")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if any(v <= 0 for v in value) or sorted(set(value)) != value:
+            raise ValueError(f"levels must be positive and increasing, got {value}")
+        return value
+
+
 class DetectionSettings(BaseModel):
     """Thresholds of the first detectors (per-device values in ``devices.config`` override them)."""
 
     flood_depth_mm: float = Field(150.0, gt=0, description="street water depth that opens an alert")
-    manhole_tilt_deg: float = Field(15.0, gt=0, le=90, description="cover tilt that opens an alert")
+    manhole_tilt_deg: float = Field(10.0, gt=0, le=90, description="cover tilt that opens an alert")
+    street: StreetSettings = StreetSettings()
     water_silence_hours: float = Field(
         10.0, gt=0, le=72, description="hours without water use (meter still reporting) -> alert"
     )

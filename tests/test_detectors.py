@@ -24,8 +24,9 @@ def test_flood_raises_on_sustained_depth_not_on_a_spike() -> None:
     rising = [0, 20, 60, 100, 140, 180, 220, 260, 300, 320]
     decision = flood_depth(times, rising, 150, "X underpass")
     assert decision is not None and decision.action == "raise"
-    assert decision.kind == "flood_depth" and decision.severity == "medium"  # 260 < 270 mm
-    assert decision.message.startswith("Water 260 mm deep at X underpass (alert level 150 mm)")
+    # the newest trusted reading (320 mm), no longer the 5-minute median (260 mm), sets the level
+    assert decision.kind == "flood_depth" and decision.severity == "high"  # 270 <= 320 < 500 mm
+    assert decision.message.startswith("Water 320 mm deep at X underpass (level 2 of 3: 270 mm)")
     assert "rising" in decision.message
 
 

@@ -105,6 +105,21 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
             ],
             className="panel",
         ))
+    # Cameras nearby (flood alerts list the cameras within 300 m of the gauge)
+    if alert and alert["kind"] == "flood_depth":
+        with ctx.pool.connection() as conn:
+            nearby = queries.ticket_cameras(conn, int(t["id"]))
+        sections.append(html.Section(
+            [html.H2("Cameras nearby"),
+             html.Ul([html.Li([html.A(c["label"], href=c["stream_url"], target="_blank")
+                               if c["stream_url"] else html.Span(c["label"]),
+                               html.Span(f" {c['id']} · {c['distance_m']} m away",
+                                         className="muted")])
+                      for c in nearby], id="tk-cameras")
+             if nearby else html.P("No camera within 300 m.", id="tk-cameras",
+                                   className="muted")],
+            className="panel",
+        ))
     events = [
         html.Li(
             [html.Span(fmt_time(e["at"], ctx.tz, now, seconds=True), className="time"),
