@@ -42,6 +42,9 @@ class StreetSettings(BaseModel):
     clear_fraction: float = Field(
         0.5, gt=0, lt=1, description="clear level: this share of the first level"
     )
+    river_clear_fraction: float = Field(
+        0.9, gt=0, lt=1, description="river scheme: clear level as a share of the action stage"
+    )
     clear_minutes: float = Field(10.0, gt=0, le=25, description="under the clear level this long")
     noise_floor_mm: float = Field(10.0, ge=0, description="readings under this are dry")
     max_rate_mm_per_min: float = Field(

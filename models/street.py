@@ -132,6 +132,7 @@ class CleanSignal:
         return [t for t, _ in kept], [v for _, v in kept]
 
     def count(self, status: Status) -> int:
+        """How many readings have ``status``."""
         return self.status.count(status)
 
 

@@ -190,6 +190,9 @@ def test_levels_and_parameters_from_settings_and_device_config() -> None:
     params = flood_params(StreetSettings(), {"clear_minutes": 15, "spike_mm": 80})
     assert params.clear_minutes == 15 and params.cleaning.spike_mm == 80
     assert flood_params(StreetSettings()) == FloodParams()  # the documented defaults agree
+    assert flood_params(StreetSettings(), {"scheme": "river"}).clear_fraction == 0.9
+    assert flood_params(StreetSettings(), {"scheme": "river", "clear_fraction": 0.8}) \
+        .clear_fraction == 0.8
 
 
 def test_a_bad_device_config_falls_back_to_the_defaults() -> None:

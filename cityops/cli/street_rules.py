@@ -26,8 +26,12 @@ GAUGE_KEYS = ("clear_fraction", "clear_minutes", "noise_floor_mm", "spike_mm", "
 def flood_params(limits: StreetSettings, config: Mapping[str, Any] | None = None) -> (
     street.FloodParams
 ):
-    """The flood rule's parameters from settings, with a gauge's own values from ``config``."""
-    own = {k: float(v) for k, v in (config or {}).items() if k in GAUGE_KEYS}
+    """The flood rule's parameters from settings, with a gauge's own values from ``config``
+    (a river gauge clears at ``river_clear_fraction`` of its action stage by default)."""
+    config = config or {}
+    own = {k: float(v) for k, v in config.items() if k in GAUGE_KEYS}
+    if config.get("scheme") == "river" and "clear_fraction" not in own:
+        own["clear_fraction"] = limits.river_clear_fraction
     merged = limits.model_copy(update=own)
     params = street.FloodParams(
         cleaning=street.CleaningParams(
