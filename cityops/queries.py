@@ -297,15 +297,22 @@ def device_health(conn: Conn, now: datetime, stale_hours: float = 24, limit: int
 def dead_letter_summary(conn: Conn, now: datetime, hours: float = 24, limit: int = 20) -> (
     dict[str, Any]
 ):
-    """Dead letters: counts by reason over the last ``hours``, and the latest with a preview."""
+    """Dead letters: counts by code and by reason over the last ``hours`` (with how many devices
+    sent them and when the latest came), and the latest with their code and a preview."""
     since = now - timedelta(hours=hours)
+    by_code = conn.execute(
+        "SELECT code, count(*) AS n, count(DISTINCT device_id) AS devices,"
+        " max(received_at) AS last_at FROM dead_letters WHERE received_at > %s"
+        " GROUP BY code ORDER BY n DESC, code",
+        (since,),
+    ).fetchall()
     by_reason = conn.execute(
         "SELECT reason, count(*) AS n FROM dead_letters WHERE received_at > %s"
         " GROUP BY reason ORDER BY n DESC, reason LIMIT 10",
         (since,),
     ).fetchall()
     latest = conn.execute(
-        "SELECT id, received_at, topic, reason, device_id, octet_length(payload) AS size,"
+        "SELECT id, received_at, topic, code, reason, device_id, octet_length(payload) AS size,"
         " substring(payload FROM 1 FOR 80) AS head"
         " FROM dead_letters ORDER BY received_at DESC, id DESC LIMIT %s",
         (limit,),
@@ -319,7 +326,8 @@ def dead_letter_summary(conn: Conn, now: datetime, hours: float = 24, limit: int
          "preview": bytes(r["head"]).decode("utf-8", errors="replace")}
         for r in latest
     ]
-    return {"by_reason": list(by_reason), "latest": rows, "total": total["n"], "hours": hours}
+    return {"by_code": list(by_code), "by_reason": list(by_reason), "latest": rows,
+            "total": total["n"], "hours": hours}
 
 
 def users_list(conn: Conn) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from cityops import dispatch
+from cityops import device_health, dispatch, retention
+from cityops.settings import Settings
 from cityops.tickets import record_event
 from cityops.topics import Topics
 
@@ -64,9 +65,11 @@ def remind_overdue(conn: psycopg.Connection[Any], topics: Topics) -> list[int]:
 class Scheduler:
     """The periodic jobs of CityOps on one BackgroundScheduler (UTC)."""
 
-    def __init__(self, pool: Pool, topics: Topics, send_dispatches: Callable[[], object]) -> None:
+    def __init__(self, pool: Pool, topics: Topics, send_dispatches: Callable[[], object], *,
+                 settings: Settings) -> None:
         self._pool = pool
         self._topics = topics
+        self._settings = settings
         self._who = f"{socket.gethostname()}:{id(self):x}"
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -76,6 +79,16 @@ class Scheduler:
         self._scheduler.add_job(send_dispatches, "interval", seconds=5, id="dispatch-outbox")
         self._scheduler.add_job(self._once("overdue-reminders", 60, self._reminders), "interval",
                                 seconds=60, id="overdue-reminders")
+        # device health and storage upkeep (cityops.device_health, cityops.retention)
+        every = settings.device_health.check_seconds
+        self._scheduler.add_job(self._once("silent-devices", every, self._silent_devices),
+                                "interval", seconds=every, id="silent-devices")
+        every = settings.retention.rollup_seconds
+        self._scheduler.add_job(self._once("hourly-rollups", every, self._rollups), "interval",
+                                seconds=every, id="hourly-rollups")
+        every = settings.retention.retention_seconds
+        self._scheduler.add_job(self._once("retention", every, self._retention), "interval",
+                                seconds=every, id="retention")
 
     def _once(self, job: str, seconds: int, work: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -90,6 +103,28 @@ class Scheduler:
             reminded = remind_overdue(conn, self._topics)
         if reminded:
             log.info("overdue reminders", extra={"tickets": reminded})
+
+    def _silent_devices(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            check = device_health.check_silent_devices(
+                conn, datetime.now(UTC), self._settings.device_health)
+        if check.opened or check.cleared:
+            log.info("silent devices", extra={"silent": len(check.silent),
+                                              "opened": check.opened, "cleared": check.cleared})
+
+    def _rollups(self) -> None:
+        with self._pool.connection() as conn:
+            run = retention.refresh_rollups(conn, datetime.now(UTC), self._settings.retention)
+        log.debug("hourly rollups", extra={"hours": len(run.hours), "rows": run.rows})
+
+    def _retention(self) -> None:
+        now = datetime.now(UTC)
+        with self._pool.connection() as conn:
+            retention.refresh_rollups(conn, now, self._settings.retention)
+            run = retention.drop_old_data(conn, now, self._settings.retention)
+        log.info("retention", extra={"engine": run.engine, "raw_cutoff": run.raw_cutoff,
+                                     "raw_deleted": run.raw_deleted,
+                                     "hourly_deleted": run.hourly_deleted})
 
     def start(self) -> None:
         """Start the jobs in a background thread."""

@@ -103,6 +103,31 @@ class DispatchSettings(BaseModel):
     resolve_hours_normal: int = Field(24, gt=0, description="other tickets must be resolved in")
 
 
+class DeviceHealthSettings(BaseModel):
+    """Silent devices (docs/operations.md, "Device health"); ``devices.config`` key
+    ``reporting_interval_s`` overrides the interval of one device."""
+
+    water_meter_interval_s: int = Field(900, gt=0, description="a water meter reports every")
+    flood_gauge_interval_s: int = Field(60, gt=0, description="a flood gauge reports every")
+    manhole_cover_interval_s: int = Field(900, gt=0, description="a manhole cover reports every")
+    silent_after_intervals: float = Field(
+        3.0, ge=1, description="no reading for this many intervals: silent (a device fault)"
+    )
+    check_seconds: int = Field(60, ge=10, description="the silent-device check runs every")
+
+
+class RetentionSettings(BaseModel):
+    """How long readings are kept (docs/operations.md, "Retention and rollups")."""
+
+    raw_days: int = Field(90, ge=1, description="raw readings are dropped after this many days")
+    hourly_days: int = Field(730, ge=1, description="hourly rollups are kept this many days")
+    rollup_seconds: int = Field(300, ge=10, description="hourly rollups are refreshed every")
+    retention_seconds: int = Field(3600, ge=60, description="old data is dropped every")
+    delete_batch_rows: int = Field(
+        50_000, ge=100, description="without TimescaleDB: rows per DELETE transaction"
+    )
+
+
 class Settings(BaseSettings):
     """All CityOps settings. Environment variables are ``CITYOPS_<NAME>`` (nested: ``__``)."""
 
@@ -136,6 +161,8 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="structured JSON logs on stderr")
     detection: DetectionSettings = DetectionSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    device_health: DeviceHealthSettings = DeviceHealthSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,7 +1,11 @@
 """Decoding and validation of device messages: pure functions, no I/O, no clock reads.
 
 A telemetry message holds one record ``{"ts": ..., "values": {metric: number}}`` or an array of up
-to :data:`MAX_RECORDS` of them; a status message holds ``{"state": "online"|"offline", "ts": ...,
+to :data:`MAX_RECORDS` of them, or a SenML pack (RFC 8428 JSON, :mod:`ingest.senml`): an array whose
+first record has a SenML base field or ``n`` and no ``values``. FIWARE Smart Data Models names are
+accepted as aliases (``dateObserved`` for ``ts``, ``currentLevel`` in metres, ``batteryLevel`` as a
+fraction), also as a flat FIWARE entity (``{"type": "FloodMonitoring", "dateObserved": ...,
+"currentLevel": ...}``). A status message holds ``{"state": "online"|"offline", "ts": ...,
 "battery_pct": ...}``. Whatever arrives, :func:`decode_message` returns a :class:`Decoded`: the
 readings that passed, at most one status update, and a :class:`Rejection` (a reason a person can act
 on) for the whole message or for each record of an array that failed. It never raises.
@@ -15,15 +19,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cityops.readings import METRICS, Reading
 from cityops.topics import Topics
+from ingest import senml
 
 MAX_RECORDS = 1000
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
 SHAPE = '{"ts": ..., "values": {"<metric>": <number>, ...}}'
+SENML_OBJECT = "this looks like a SenML record, but a SenML pack is a JSON array: wrap it in [ ]"
 
 RejectionCode = Literal[
     "bad_topic",
@@ -36,8 +42,40 @@ RejectionCode = Literal[
     "unknown_metric",
     "bad_value",
     "out_of_range",
+    "unknown_unit",
+    "wrong_device",
     "refused_by_database",
 ]
+
+# FIWARE Smart Data Models attribute names (FloodMonitoring; batteryLevel of Device, a fraction
+# 0..1) -> our metric and the SenML unit their value is in. WaterConsumptionObserved has no
+# attribute meaning "litres used since the previous reading" (waterConsumption is the cumulative
+# index in m3, maxFlow/minFlow are weekly flow rates), so water meters send volume_l.
+FIWARE_ALIASES: dict[str, dict[str, tuple[str, str]]] = {
+    "flood_gauge": {"currentLevel": ("depth_mm", "m"), "batteryLevel": ("battery_pct", "/")},
+    "water_meter": {"batteryLevel": ("battery_pct", "/")},
+    "manhole_cover": {"batteryLevel": ("battery_pct", "/")},
+}
+FIWARE_TYPES = frozenset({"FloodMonitoring", "WaterConsumptionObserved", "Device"})
+# The unit of each metric's own name in SenML, and the bare names that need a "u".
+NATIVE_UNITS = {"depth_mm": "mm", "volume_l": "l", "battery_pct": "%EL", "tilt_deg": "deg",
+                "well_water_mm": "mm"}
+BARE_NAMES = {"depth_mm": "depth", "volume_l": "volume", "battery_pct": "battery",
+              "tilt_deg": "tilt"}
+DEVICE_URN = "urn:dev:id:"
+
+
+def _senml_names(kind: str) -> dict[str, tuple[str, str | None]]:
+    names: dict[str, tuple[str, str | None]] = {
+        metric: (metric, NATIVE_UNITS.get(metric)) for metric in METRICS[kind]
+    }
+    names |= {BARE_NAMES[m]: (m, None) for m in METRICS[kind] if m in BARE_NAMES}
+    names |= FIWARE_ALIASES.get(kind, {})
+    return names
+
+
+# SenML name (after the device part) -> our metric and the unit assumed when the pack names none.
+SENML_NAMES = {kind: _senml_names(kind) for kind in METRICS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +203,8 @@ def _telemetry(
             " accepted, split it into several messages"
         )
         decoded.rejections.append(Rejection("wrong_shape", reason, payload))
+    elif senml.looks_like_senml(document):
+        _senml(decoded, kind, payload, document, received_at)
     else:
         count = len(document)
         for index, item in enumerate(document):
@@ -186,20 +226,45 @@ def _record(
 ) -> list[Reading]:
     if not isinstance(record, dict):
         raise _Invalid("wrong_shape", f"expected an object {SHAPE}, got {_json_type(record)}")
-    if "ts" not in record:
+    if "ts" in record:
+        raw_ts = record["ts"]
+    elif "dateObserved" in record:
+        raw_ts = record["dateObserved"]
+    elif not senml.SENML_KEYS.isdisjoint(record):
+        raise _Invalid("wrong_shape", SENML_OBJECT)
+    else:
         raise _Invalid("bad_timestamp", 'no "ts": add the time of the reading')
     values = record.get("values")
+    if values is None and (record.get("type") in FIWARE_TYPES or "dateObserved" in record):
+        aliases = FIWARE_ALIASES.get(kind, {})
+        values = {k: v for k, v in record.items() if k in allowed or k in aliases}
+        if not values:
+            names = ", ".join([*allowed, *aliases])
+            raise _Invalid(
+                "wrong_shape", f"the entity has no attribute CityOps stores; send {names}"
+            )
     if not isinstance(values, dict):
+        if values is None and not senml.SENML_KEYS.isdisjoint(record):
+            raise _Invalid("wrong_shape", SENML_OBJECT)
         got = "nothing" if values is None else _json_type(values)
         raise _Invalid("wrong_shape", f'"values" must be an object {SHAPE}, got {got}')
     if not values:
         raise _Invalid("wrong_shape", '"values" is empty; send at least one metric')
-    ts = _timestamp(record["ts"], received_at)
+    ts = _timestamp(raw_ts, received_at)
     readings: list[Reading] = []
     problems: list[_Invalid] = []
     for metric, value in values.items():
         spec = allowed.get(metric)
         if spec is None:
+            alias = FIWARE_ALIASES.get(kind, {}).get(metric)
+            if alias is not None:
+                try:
+                    number = _number(metric, value, (-math.inf, math.inf, ""))
+                    readings.append(Reading(device_id, alias[0], ts, _converted(
+                        metric, alias[0], number, alias[1], allowed[alias[0]])))
+                except _Invalid as exc:
+                    problems.append(exc)
+                continue
             names = ", ".join(allowed)
             problems.append(_Invalid(
                 "unknown_metric", f"unknown metric {_shown(metric)} for a {kind}; allowed: {names}"
@@ -212,6 +277,79 @@ def _record(
     if problems:
         raise _Invalid(problems[0].code, "; ".join(p.reason for p in problems))
     return readings
+
+
+def _converted(
+    name: str, metric: str, value: float, unit: str | None, spec: tuple[float, float, str]
+) -> float:
+    """``value`` of the field ``name`` sent in ``unit``, converted to ``metric``, range-checked."""
+    try:
+        number = senml.convert(name, metric, value, unit)
+    except senml.SenmlError as exc:
+        raise _Invalid(cast(RejectionCode, exc.code), exc.reason) from None
+    low, high, meaning = spec
+    if not low <= number <= high:
+        sent = f"{name} = {value:g}" + (f" {unit}" if unit else "")
+        raise _Invalid(
+            "out_of_range",
+            f"{sent} is {metric} = {number:g}, outside {low:g} to {high:g} ({meaning})",
+        )
+    return number
+
+
+def _senml(
+    decoded: Decoded, kind: str, payload: bytes, pack: list[Any], received_at: datetime
+) -> None:
+    """Add the readings and per-record rejections of a SenML pack (one reading per record)."""
+    count = len(pack)
+    device_id = decoded.device_id
+    assert device_id is not None
+    names = SENML_NAMES[kind]
+    allowed = METRICS[kind]
+    for index, item in enumerate(senml.resolve(pack, received_at.timestamp())):
+        try:
+            if isinstance(item, senml.SenmlError):
+                raise _Invalid(cast(RejectionCode, item.code), item.reason)
+            name = _senml_metric(item.name, device_id)
+            entry = names.get(name)
+            if entry is None:
+                raise _Invalid(
+                    "unknown_metric",
+                    f"unknown SenML name {_shown(name)} for a {kind}; use one of: "
+                    + ", ".join(names),
+                )
+            metric, default_unit = entry
+            unit = item.unit if item.unit is not None else default_unit
+            value = item.value
+            if type(value) is bool:
+                if senml.UNITS.get(metric):
+                    raise _Invalid("bad_value", f'{name}: a boolean ("vb"); send "v", a number')
+                value = 1.0 if value else 0.0
+            number = _converted(name, metric, value, unit, allowed[metric])
+            decoded.readings.append(
+                Reading(device_id, metric, _timestamp(item.time, received_at), number)
+            )
+        except _Invalid as exc:
+            reason = f"SenML record {index} of {count} (0-based): {exc.reason}"
+            decoded.rejections.append(
+                Rejection(exc.code, reason, _record_bytes(pack[index], payload), index)
+            )
+
+
+def _senml_metric(name: str, device_id: str) -> str:
+    """The metric part of a resolved SenML name; the device part, if any, must be this device."""
+    rest = name[len(DEVICE_URN):] if name.startswith(DEVICE_URN) else name
+    cut = max(rest.rfind(":"), rest.rfind("/"))
+    if cut < 0:
+        return rest
+    owner = rest[:cut]
+    if owner != device_id:
+        raise _Invalid(
+            "wrong_device",
+            f"the SenML name {_shown(name)} is for device {_shown(owner)}, but this is the topic"
+            f" of {_shown(device_id)}; publish each device's readings on its own topic",
+        )
+    return rest[cut + 1:]
 
 
 def _status(device_id: str, kind: str, document: Any, received_at: datetime) -> StatusUpdate:

@@ -46,7 +46,8 @@ COPY_STAGING = (
 STAGING_TYPES = ["text", "text", "timestamptz", "float8", "timestamptz"]
 
 # New rows only come back; the devices they came from get last_seen, and battery_pct when a
-# battery reading is at least as recent as anything heard from the device before.
+# battery reading is at least as recent as anything heard from the device before; the UTC hours
+# they fall in are queued for the hourly rollup (cityops.retention).
 INSERT_READINGS = """
 WITH new AS (
     INSERT INTO readings (device_id, metric, ts, value, received_at)
@@ -64,14 +65,18 @@ WITH new AS (
         battery_pct = CASE WHEN s.battery_ts >= coalesce(d.last_seen, '-infinity')
                            THEN s.battery ELSE d.battery_pct END
     FROM seen s WHERE d.id = s.device_id
+), dirty AS (
+    INSERT INTO readings_dirty_hours (hour)
+    SELECT DISTINCT date_trunc('hour', ts, 'UTC') FROM new
 )
 SELECT device_id, metric, ts, value FROM new
 """
 
 COPY_DEAD_LETTERS = (
-    "COPY dead_letters (received_at, topic, payload, reason, device_id) FROM STDIN (FORMAT BINARY)"
+    "COPY dead_letters (received_at, topic, payload, reason, device_id, code)"
+    " FROM STDIN (FORMAT BINARY)"
 )
-DEAD_LETTER_TYPES = ["timestamptz", "text", "bytea", "text", "text"]
+DEAD_LETTER_TYPES = ["timestamptz", "text", "bytea", "text", "text", "text"]
 
 # A status older than the one already stored (a late or retained message) changes nothing.
 UPDATE_STATUS = """
@@ -334,7 +339,7 @@ class BatchWriter:
     ) -> _Written:
         """The statements of one batch, inside the caller's transaction."""
         staged = 0
-        dead: list[tuple[datetime, str, bytes, str, str | None]] = []
+        dead: list[tuple[datetime, str, bytes, str, str | None, str]] = []
         statuses: dict[str, StatusUpdate] = {}
         with conn.cursor(row_factory=args_row(Reading)) as cur:
             with cur.copy(COPY_STAGING) as copy:
@@ -347,7 +352,7 @@ class BatchWriter:
                     for rejection in item.rejections:
                         dead.append((
                             received_at, item.topic, rejection.payload, rejection.reason,
-                            item.device_id,
+                            item.device_id, rejection.code,
                         ))
                     status = item.status
                     if status is not None:

@@ -393,3 +393,30 @@ def test_ingest_reconnects_after_a_broker_restart(
     finally:
         broker.stop()
     assert len(stored(devices)) == 10
+
+
+def test_senml_and_fiware_payloads_are_stored_and_rejections_keep_their_code(
+    make_service: Callable[..., IngestService], publisher: Publisher, devices: str
+) -> None:
+    service = make_service()
+    bt = START.timestamp()
+    publisher.send("flood_gauge", "fg-1", [
+        {"bn": "urn:dev:id:fg-1:", "bt": bt, "bu": "m", "n": "depth", "v": 0.12},
+        {"n": "depth", "t": 60, "v": 0.13},
+        {"n": "depth", "t": 120, "u": "kg", "v": 1},
+    ])
+    publisher.send("flood_gauge", "fg-1", {"type": "FloodMonitoring",
+                                           "dateObserved": (START + timedelta(minutes=3))
+                                           .isoformat(), "currentLevel": 0.14})
+    publisher.send("flood_gauge", "fg-404", reading(0, depth_mm=1))
+    publisher.send("flood_gauge", "fg-1", b"{oops")
+    wait_until(lambda: service.counters()["messages_received"] == 4
+               and service.counters()["readings_stored"] + service.counters()["dead_letters"] == 6)
+
+    assert [(r[2], r[3]) for r in stored(devices)] == [
+        (START, 120.0), (START + timedelta(minutes=1), 130.0),
+        (START + timedelta(minutes=3), 140.0)]
+    letters = sql(devices, "SELECT code, device_id, reason FROM dead_letters ORDER BY code")
+    assert [(code, device) for code, device, _ in letters] == [
+        ("malformed_json", "fg-1"), ("unknown_device", "fg-404"), ("unknown_unit", "fg-1")]
+    assert letters[2][2].startswith('SenML record 2 of 3 (0-based): depth: unit "kg"')

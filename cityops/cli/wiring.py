@@ -119,7 +119,8 @@ def start_services(
             )
             services.ingest.start()
         if scheduler:
-            services.scheduler = Scheduler(pool, topics, services.send_dispatches)
+            services.scheduler = Scheduler(pool, topics, services.send_dispatches,
+                                           settings=settings)
             services.scheduler.start()
     except BaseException:
         services.stop()

@@ -1,6 +1,9 @@
 """Administration ``/admin``: device health, dead letters of the last 24 hours, and users.
 
-Refreshes every 30 seconds. Admin only.
+Device health: counts by kind, then the devices with a problem, worst first (silent beyond their
+reporting interval, sending only rejected payloads, offline, low battery), each with a sentence
+from :mod:`cityops.device_health`, and unregistered ids that sent messages. Dead letters: counts
+by rejection code and by reason, and the latest. Refreshes every 30 seconds. Admin only.
 """
 
 from __future__ import annotations
@@ -12,21 +15,22 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from cityops import queries
+from cityops import device_health, queries
 from dashboards.auth import ROLE_NAMES, require_role
 from dashboards.components import KIND_NAMES, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page
 
 ROLES = ("admin",)
 REFRESH_MS = 30_000
-STALE_HOURS = 24
+HOURS = 24
 
 
 def _read(ctx: AppContext, now: datetime) -> dict[str, Any]:
     with ctx.pool.connection() as conn:
         return {
-            "health": queries.device_health(conn, now, stale_hours=STALE_HOURS),
-            "dead": queries.dead_letter_summary(conn, now),
+            "health": device_health.health_report(conn, now, ctx.settings.device_health,
+                                                  hours=HOURS),
+            "dead": queries.dead_letter_summary(conn, now, hours=HOURS),
             "users": queries.users_list(conn),
         }
 
@@ -34,33 +38,48 @@ def _read(ctx: AppContext, now: datetime) -> dict[str, Any]:
 def content(data: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Component]:
     """The three sections of the page."""
     health, dead = data["health"], data["dead"]
+    factor = f"{health['silent_after_intervals']:g}"
     devices = html.Section(
         [
             html.H2("Device health"),
-            table(["Kind", "Online", "Offline", "Never heard", f"Silent > {STALE_HOURS} h",
-                   "Total"],
+            table(["Kind", "Online", "Offline", "Never heard", "Silent", "Only bad payloads",
+                   "Low battery", "Total"],
                   [[KIND_NAMES.get(k["kind"], k["kind"]), str(k["online"]), str(k["offline"]),
-                    str(k["never"]), str(k["stale"]), str(k["total"])]
+                    str(k["never"]), str(k["silent"]), str(k["bad_only"]),
+                    str(k["low_battery"]), str(k["total"])]
                    for k in health["by_kind"]], class_name="device-health"),
-            html.H3(f"Devices not heard from for more than {STALE_HOURS} hours (longest first)"),
-            table(["Device", "Kind", "Label", "Cell", "Last seen", "Status", "Battery"],
+            html.P(f"Silent: no reading for more than {factor} times the device's reporting"
+                   " interval. A silent water meter is a device fault, not a home without water"
+                   " use.", className="muted"),
+            html.H3(f"Devices needing attention: {health['problem_count']} (worst first)"),
+            table(["Device", "Kind", "Label", "Cell", "Last reading", "Status", "Battery",
+                   "Health"],
                   [[d["id"], KIND_NAMES.get(d["kind"], d["kind"]), d["label"], d["cell"] or "—",
-                    fmt_time(d["last_seen"], ctx.tz, now),
+                    fmt_time(d["last_seen"], ctx.tz, now) if d["last_seen"] else "never",
                     {True: "online", False: "offline"}.get(d["online"], "unknown"),
-                    f"{d['battery_pct']:.0f} %" if d["battery_pct"] is not None else "—"]
-                   for d in health["stale"]]),
+                    f"{d['battery_pct']:.0f} %" if d["battery_pct"] is not None else "—",
+                    d["status"]]
+                   for d in health["problems"]], class_name="device-problems"),
+            html.H3(f"Unregistered devices sending messages (last {HOURS} h)"),
+            table(["Device id", "Messages", "Latest"],
+                  [[u["device_id"], str(u["n"]), fmt_time(u["last_at"], ctx.tz, now)]
+                   for u in health["unregistered"]], class_name="device-unregistered"),
         ],
         className="panel",
     )
     letters = html.Section(
         [
             html.H2(f"Dead letters: {dead['total']} in the last {dead['hours']:.0f} h"),
+            table(["Code", "Count", "Devices", "Latest"],
+                  [[html.Code(c["code"]), str(c["n"]), str(c["devices"]),
+                    fmt_time(c["last_at"], ctx.tz, now, seconds=True)]
+                   for c in dead["by_code"]], class_name="dead-codes"),
             table(["Reason", "Count"], [[r["reason"], str(r["n"])] for r in dead["by_reason"]],
                   class_name="dead-reasons"),
             html.H3("Latest 20"),
-            table(["Received", "Topic", "Reason", "Device", "Bytes", "Start of payload"],
+            table(["Received", "Topic", "Code", "Reason", "Device", "Bytes", "Start of payload"],
                   [[fmt_time(d["received_at"], ctx.tz, now, seconds=True), d["topic"],
-                    d["reason"], d["device_id"] or "—", str(d["size"]),
+                    html.Code(d["code"]), d["reason"], d["device_id"] or "—", str(d["size"]),
                     html.Code(d["preview"])] for d in dead["latest"]],
                   class_name="dead-latest"),
         ],
