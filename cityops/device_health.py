@@ -13,6 +13,7 @@ is sent for them; the administrator sees them on the admin page and the wall scr
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,10 +25,13 @@ from cityops import alerts
 from cityops.settings import DeviceHealthSettings
 from cityops.topics import DEVICE_KINDS
 
+log = logging.getLogger(__name__)
+
 Conn = psycopg.Connection[Any]
 
 ALERT_KIND = "device_silent"
 LOW_BATTERY_PCT = 20.0
+MASS_SILENCE_MIN_DEVICES = 10
 KIND_NAMES = {"water_meter": "Water meter", "flood_gauge": "Flood gauge",
               "manhole_cover": "Manhole cover"}
 
@@ -64,6 +68,7 @@ class SilentCheck:
     silent: list[str]
     opened: list[str]
     cleared: list[str]
+    suppressed: bool = False  # most devices silent at once: nothing opened or cleared
 
 
 def intervals(settings: DeviceHealthSettings) -> dict[str, int]:
@@ -169,9 +174,21 @@ def check_silent_devices(
     conn: Conn, now: datetime, settings: DeviceHealthSettings
 ) -> SilentCheck:
     """Open or refresh a low ``device_silent`` alert for each silent device and resolve the
-    alert of each device that reports again. Run inside the caller's transaction."""
+    alert of each device that reports again. Run inside the caller's transaction.
+
+    When more than ``mass_silence_fraction`` of the devices (10 or more) are silent at once, the
+    fault is ours (ingest, the broker or the network), not theirs: no alert is opened or cleared,
+    and a warning is logged instead of an alert storm.
+    """
     rows = _rows(conn, now, settings, 24)
     silent = [r for r in rows if r["silent"]]
+    ids = [r["id"] for r in silent]
+    if len(rows) >= MASS_SILENCE_MIN_DEVICES and (
+        len(silent) > settings.mass_silence_fraction * len(rows)
+    ):
+        log.warning("most devices are silent: is ingest or the broker down? no device alerts",
+                    extra={"silent": len(silent), "devices": len(rows)})
+        return SilentCheck(ids, [], [], suppressed=True)
     opened = []
     for row in silent:
         outcome = alerts.raise_alert(conn, alerts.AlertSignal(
@@ -195,7 +212,7 @@ def check_silent_devices(
             conn, source, ALERT_KIND, now, "the device reports again"
         ):
             cleared.append(source)
-    return SilentCheck([r["id"] for r in silent], opened, cleared)
+    return SilentCheck(ids, opened, cleared)
 
 
 def _silent_message(row: dict[str, Any], now: datetime) -> str:

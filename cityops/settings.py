@@ -114,6 +114,11 @@ class DeviceHealthSettings(BaseModel):
         3.0, ge=1, description="no reading for this many intervals: silent (a device fault)"
     )
     check_seconds: int = Field(60, ge=10, description="the silent-device check runs every")
+    mass_silence_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="more than this share of the devices silent (10 or more devices): ingest or"
+                    " the broker is down, so no per-device alerts",
+    )
 
 
 class RetentionSettings(BaseModel):

@@ -111,6 +111,20 @@ def test_silent_device_opens_a_low_alert_without_a_ticket_then_clears(
     assert "wm-quiet" in reopened.opened
 
 
+def test_most_devices_silent_at_once_is_not_an_alert_storm(
+    conn: psycopg.Connection[Any],
+) -> None:
+    for i in range(6):  # 13 devices, 9 of them silent: ingest or the broker is down
+        conn.execute(
+            "INSERT INTO devices (id, kind, grid_code, lon, lat, label, last_seen)"
+            " VALUES (%s, 'water_meter', '310101000000000', 121.49, 31.22, 'x', %s)",
+            (f"wm-{i}", NOW - timedelta(hours=2)))
+    with conn.transaction():
+        check = device_health.check_silent_devices(conn, NOW, SETTINGS)
+    assert check.suppressed and len(check.silent) == 9 and check.opened == []
+    assert open_alerts(conn) == {}
+
+
 def test_device_sending_only_bad_payloads_shows_in_health(conn: psycopg.Connection[Any]) -> None:
     for minutes in (1, 2, 3):
         dead_letter(conn, "fg-bad", "out_of_range", minutes)
