@@ -17,7 +17,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from cityops import device_health, dispatch, retention
+from cityops import device_health, dispatch, retention, water_history
 from cityops.settings import Settings
 from cityops.tickets import record_event
 from cityops.topics import Topics
@@ -89,6 +89,11 @@ class Scheduler:
         every = settings.retention.retention_seconds
         self._scheduler.add_job(self._once("retention", every, self._retention), "interval",
                                 seconds=every, id="retention")
+        # water-use baselines' hourly history (cityops.water_history), also once at start
+        every = int(settings.detection.water.refresh_hours * 3600)
+        self._scheduler.add_job(self._once("water-history", every, self._water_history),
+                                "interval", seconds=every, id="water-history",
+                                next_run_time=datetime.now(UTC))
 
     def _once(self, job: str, seconds: int, work: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -125,6 +130,12 @@ class Scheduler:
         log.info("retention", extra={"engine": run.engine, "raw_cutoff": run.raw_cutoff,
                                      "raw_deleted": run.raw_deleted,
                                      "hourly_deleted": run.hourly_deleted})
+
+    def _water_history(self) -> None:
+        with self._pool.connection() as conn:
+            meters = water_history.refresh_history(conn, datetime.now(UTC),
+                                                   self._settings.detection.water.history_days)
+        log.info("water history refreshed", extra={"meters": meters})
 
     def start(self) -> None:
         """Start the jobs in a background thread."""

@@ -26,6 +26,61 @@ class SettingsError(ValueError):
     """Raised when the configuration is invalid; the message lists every wrong value."""
 
 
+class WaterSettings(BaseModel):
+    """Water use of elderly people living alone: baselines and detectors (docs/water-detectors.md).
+
+    Hours of the day are local (7.5 = 07:30). Defaults tuned on the DAIAD traces
+    (``bench/daiad_eval.py``).
+    """
+
+    history_days: int = Field(56, ge=7, le=120, description="baseline from the last N days")
+    min_history_days: int = Field(
+        14, ge=1, le=60, description="population defaults while a household has fewer days"
+    )
+    refresh_hours: float = Field(
+        24.0, gt=0, le=168, description="store each meter's hourly history (baseline input) every"
+    )
+    cache_seconds: float = Field(
+        60.0, ge=0, description="detection re-reads baselines and away marks at most this often"
+    )
+    use_min_l: float = Field(0.5, ge=0, description="litres in a reading that count as water use")
+    day_start_h: float = Field(4.0, ge=0, lt=12, description="first use of the day counts from")
+    first_use_quantile: float = Field(
+        0.95, gt=0, le=1, description="the household's usual (latest) first use: this quantile"
+    )
+    late_margin_min: float = Field(60.0, ge=0, description="late morning: minutes past usual")
+    late_latest_h: float = Field(
+        12.0, gt=0, le=24, description="no late-morning rule for a household usually up later"
+    )
+    silence_quantile: float = Field(
+        1.0, gt=0, le=1, description="usual longest gap at an hour of the day: this quantile"
+    )
+    silence_factor: float = Field(1.0, gt=0, description="long silence: usual gap times this")
+    silence_margin_h: float = Field(2.0, ge=0, description="long silence: ... plus these hours")
+    silence_floor_h: float = Field(4.0, gt=0, description="long silence: never below (hours)")
+    absence_h: float = Field(
+        20.0, gt=0, description="a gap longer than this was an absence: left out of baselines"
+    )
+    severity_high_ratio: float = Field(1.5, gt=1, description="gap / limit -> high severity")
+    severity_critical_ratio: float = Field(2.0, gt=1, description="gap / limit -> critical")
+    max_report_gap_h: float = Field(
+        2.5, gt=0, description="a hole in the readings longer than this restarts the silence"
+    )
+    default_first_use_h: float = Field(9.0, ge=0, lt=24, description="population: first use by")
+    default_bedtime_h: float = Field(22.5, ge=0, lt=24, description="population: last use by")
+    default_day_gap_h: float = Field(
+        5.0, gt=0, description="population: longest daytime gap without water (hours)"
+    )
+    default_daily_l: float = Field(90.0, gt=0, description="population: litres a day")
+    decline_days: int = Field(4, ge=2, le=14, description="slow decline: days in a row")
+    decline_fraction: float = Field(
+        0.4, gt=0, lt=1, description="slow decline: each day under this share of the usual"
+    )
+    unusual_min_days: int = Field(
+        21, ge=7, description="unusual-day ranking needs this many days of history"
+    )
+
+
 class StreetSettings(BaseModel):
     """Flood gauges and manhole covers (docs/street-detectors.md); ``devices.config`` overrides.
 
@@ -84,14 +139,18 @@ class DetectionSettings(BaseModel):
     manhole_tilt_deg: float = Field(10.0, gt=0, le=90, description="cover tilt that opens an alert")
     street: StreetSettings = StreetSettings()
     water_silence_hours: float = Field(
-        10.0, gt=0, le=72, description="hours without water use (meter still reporting) -> alert"
+        12.0, gt=0, le=72,
+        description="cap of the long-silence limit: hours without water use (meter still"
+                    " reporting) that always open an alert",
     )
     water_running_hours: float = Field(
         3.0, gt=0, le=48, description="hours of uninterrupted flow -> alert"
     )
     water_running_min_l: float = Field(
-        1.0, ge=0, description="litres per reporting interval that count as flow for that rule"
+        1.0, ge=0, description="litres per 15 minutes (scaled to the meter's reporting interval)"
+                               " that count as flow for that rule"
     )
+    water: WaterSettings = WaterSettings()
 
 
 class DispatchSettings(BaseModel):

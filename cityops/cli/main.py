@@ -238,3 +238,61 @@ def demo_cmd(ctx: click.Context, duration: float | None, speed: float, history_h
     options = DemoOptions(duration=duration, speed=speed, history_hours=history_hours, seed=seed,
                           port=port or settings.web_port)
     sys.exit(run_demo(settings, options))
+
+
+@cli.group("household")
+def household_group() -> None:
+    """Households: mark one away or in hospital (no water-use alerts until the end date)."""
+
+
+@household_group.command("away")
+@click.argument("household_id")
+@click.option("--until", "until", required=True,
+              help="Last day away (YYYY-MM-DD, local: alerts resume the next midnight) or an"
+                   " exact local time (YYYY-MM-DDTHH:MM).")
+@click.option("--reason", type=click.Choice(["away", "hospital"]), default="away",
+              show_default=True)
+@click.option("--by", "actor", default="cli", show_default=True, help="Who sets it (audited).")
+@click.option("--note", default="", help="A short note for the audit log and the civil page.")
+@click.pass_context
+def household_away(ctx: click.Context, household_id: str, until: str, reason: str, actor: str,
+                   note: str) -> None:
+    """Mark HOUSEHOLD_ID away or in hospital until a date."""
+    from datetime import UTC, datetime, timedelta
+
+    from cityops.households import AbsenceError, mark_away
+
+    settings = _settings(ctx)
+    try:
+        parsed = datetime.fromisoformat(until)
+    except ValueError:
+        fail(f"--until {until!r} is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM)")
+    if "T" not in until and " " not in until:
+        parsed += timedelta(days=1)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=settings.tz)
+    with db.connect(_database_url(settings)) as conn:
+        try:
+            absence = mark_away(conn, household_id, parsed, reason, actor, datetime.now(UTC),
+                                note)
+        except AbsenceError as exc:
+            fail(str(exc))
+    click.echo(f"household {household_id} marked {absence.reason} until"
+               f" {absence.until.astimezone(settings.tz):%Y-%m-%d %H:%M}; no water-use alerts"
+               f" until then")
+
+
+@household_group.command("back")
+@click.argument("household_id")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who ends it (audited).")
+@click.pass_context
+def household_back(ctx: click.Context, household_id: str, actor: str) -> None:
+    """End HOUSEHOLD_ID's away / in-hospital mark now (water-use alerts resume)."""
+    from datetime import UTC, datetime
+
+    from cityops.households import end_absence
+
+    with db.connect(_database_url(_settings(ctx))) as conn:
+        ended = end_absence(conn, household_id, actor, datetime.now(UTC))
+    click.echo(f"household {household_id}: " + ("mark ended; water-use alerts resume" if ended
+                                                 else "was not marked away"))

@@ -2,18 +2,22 @@
 
 The only page with residents' names, phones and addresses; civil-affairs staff only, and every
 view (the page, each refresh) is written to the audit log in the same transaction as the read.
+Staff mark a household away or in hospital until a date here (no water-use alerts meanwhile),
+or end the mark when the person is back; each change is audited too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from dash import Dash, Input, Output, html
+import dash
+from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 
-from cityops import queries, users
+from cityops import households, queries, users
 from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
 from dashboards.context import AppContext, Page
@@ -27,26 +31,77 @@ def read_audited(ctx: AppContext, user: WebUser, now: datetime) -> dict[str, Any
     """The ranked household list, with the view written to the audit log."""
     with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
         found = queries.elderly_alone_water_alerts(conn, now, days=DAYS, limit=ROWS)
+        found["away"] = households.current_absences(conn, now, [r["id"] for r in found["rows"]])
         users.audit(conn, user.username, "view", "households.elderly_alone",
                     {"households": [r["id"] for r in found["rows"]], "days": DAYS})
     return found
 
 
-def table_view(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime) -> Component:
-    """Households, those with the most water-use alerts first."""
+def table_view(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime,
+               away: Mapping[str, households.Absence] | None = None) -> Component:
+    """Households, those with the most water-use alerts first, with any away mark."""
     year = now.astimezone(ctx.tz).year
+    away = away or {}
     return table(
         ["Name", "Age", "Address", "Phone", "Community", f"Water alerts ({DAYS} d)", "Open",
-         "Last alert"],
+         "Last alert", "Away"],
         [
             [r["head_name"], str(year - r["birth_year"]) if r["birth_year"] else "—",
              r["address"], r["phone"] or "—", r["community"],
              html.B(str(r["water_alerts"])) if r["water_alerts"] else "0",
-             str(r["open_alerts"]), fmt_time(r["last_alert_at"], ctx.tz, now)]
+             str(r["open_alerts"]), fmt_time(r["last_alert_at"], ctx.tz, now),
+             _away_text(away.get(r["id"]), ctx)]
             for r in rows
         ],
         class_name="households",
     )
+
+
+def _away_text(mark: households.Absence | None, ctx: AppContext) -> str:
+    if mark is None:
+        return "—"
+    return f"{mark.reason} until {mark.until.astimezone(ctx.tz):%d %b %H:%M}"
+
+
+def away_form(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime) -> Component:
+    """Mark a listed household away or in hospital until a date, or end its mark."""
+    today = now.astimezone(ctx.tz).date()
+    return html.Section(
+        [
+            html.H2("Away or in hospital"),
+            html.P("No water-use alerts open for a marked household until the end of the last"
+                   " day away.", className="muted"),
+            dcc.Dropdown(id="civil-away-household", placeholder="Household",
+                         options=[{"label": f"{r['head_name']} — {r['address']}",
+                                   "value": r["id"]} for r in rows]),
+            dcc.RadioItems(id="civil-away-reason", value="hospital", inline=True,
+                           options=[{"label": " in hospital", "value": "hospital"},
+                                    {"label": " away", "value": "away"}]),
+            html.Label(["Last day away ",
+                        dcc.DatePickerSingle(id="civil-away-until", min_date_allowed=today,
+                                             date=today + timedelta(days=7))]),
+            dcc.Input(id="civil-away-note", placeholder="Note (optional)", type="text"),
+            html.Div([html.Button("Mark", id="civil-away-mark", className="btn"),
+                      html.Button("Back home", id="civil-away-back", className="btn")],
+                     className="buttons"),
+            html.Div(id="civil-away-msg", role="status"),
+        ],
+        className="panel",
+    )
+
+
+def change_mark(ctx: AppContext, user: WebUser, household_id: str, back: bool, reason: str,
+                last_day: date, note: str) -> str:
+    """Set or end a household's away mark as ``user``; the sentence to show."""
+    now = ctx.now()
+    with ctx.pool.connection() as conn:
+        if back:
+            ended = households.end_absence(conn, household_id, user.username, now)
+            return "Mark ended: alerts resume." if ended else "That household was not marked."
+        until = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ctx.tz)
+        mark = households.mark_away(conn, household_id, until, reason, user.username, now,
+                                    note)
+    return f"Marked {mark.reason} until {mark.until.astimezone(ctx.tz):%d %b %H:%M}."
 
 
 def _summary(found: Mapping[str, Any], ctx: AppContext, now: datetime) -> str:
@@ -70,10 +125,12 @@ def layout(ctx: AppContext) -> Component:
                     html.Div([html.P(_summary(found, ctx, now), id="civil-summary"),
                               html.Button("Refresh", id="civil-refresh", className="btn")],
                              className="toolbar"),
-                    html.Div(table_view(found["rows"], ctx, now), id="civil-table"),
+                    html.Div(table_view(found["rows"], ctx, now, found["away"]),
+                             id="civil-table"),
                 ],
                 className="panel",
             ),
+            away_form(found["rows"], ctx, now),
         ],
         className="page",
     )
@@ -92,7 +149,37 @@ def register(app: Dash, ctx: AppContext) -> None:
         user = require_role(*ROLES)
         now = ctx.now()
         found = read_audited(ctx, user, now)
-        return table_view(found["rows"], ctx, now), _summary(found, ctx, now)
+        return table_view(found["rows"], ctx, now, found["away"]), _summary(found, ctx, now)
+
+    @app.callback(
+        Output("civil-away-msg", "children"),
+        Output("civil-table", "children", allow_duplicate=True),
+        Input("civil-away-mark", "n_clicks"),
+        Input("civil-away-back", "n_clicks"),
+        State("civil-away-household", "value"),
+        State("civil-away-reason", "value"),
+        State("civil-away-until", "date"),
+        State("civil-away-note", "value"),
+        prevent_initial_call=True,
+    )
+    def mark(_mark: int | None, _back: int | None, household_id: str | None, reason: str,
+             until: str | None, note: str | None) -> tuple[Component, Component]:
+        user = require_role(*ROLES)
+        trigger = dash.ctx.triggered_id
+        if trigger is None:
+            raise PreventUpdate
+        if not household_id or (trigger == "civil-away-mark" and not until):
+            return html.P("Choose a household and the last day away.", className="error"), (
+                dash.no_update)
+        try:
+            text = change_mark(ctx, user, household_id, trigger == "civil-away-back",
+                               reason, date.fromisoformat(str(until)[:10]) if until else
+                               ctx.now().date(), note or "")
+        except households.AbsenceError as exc:
+            return html.P(f"Not changed: {exc}.", className="error"), dash.no_update
+        now = ctx.now()
+        found = read_audited(ctx, user, now)
+        return html.P(text, className="ok"), table_view(found["rows"], ctx, now, found["away"])
 
 
 PAGE = Page(pattern="/civil", roles=ROLES, layout=layout, register=register)

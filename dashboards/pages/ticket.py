@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import dash
+import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
@@ -120,6 +121,37 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
                                    className="muted")],
             className="panel",
         ))
+    # Water use today against the household's usual range (water-meter alerts; no resident data)
+    if alert and alert["kind"].startswith("water_"):
+        with ctx.pool.connection() as conn:
+            chart = queries.water_day_chart(conn, alert["source_id"], now, ctx.tz)
+        if chart is not None:
+            hours = [f"{h:02d}:00" for h in range(24)]
+            figure = go.Figure()
+            if chart["band_high_l"] is not None:
+                figure.add_trace(go.Scatter(x=hours, y=chart["band_high_l"], mode="lines",
+                                            line={"width": 0, "shape": "hvh"},
+                                            hoverinfo="skip", showlegend=False))
+                figure.add_trace(go.Scatter(
+                    x=hours, y=chart["band_low_l"], mode="lines", fill="tonexty",
+                    line={"width": 0, "shape": "hvh"}, fillcolor="rgba(116,192,252,0.3)",
+                    name=f"usual range ({chart['history_days']} days)"))
+            figure.add_trace(go.Bar(x=hours[: chart["now_hour"] + 1],
+                                    y=chart["today"][: chart["now_hour"] + 1],
+                                    marker_color="#ffd43b", name="today"))
+            figure.update_layout(height=220, margin={"l": 40, "r": 10, "t": 10, "b": 30},
+                                 yaxis_title="litres per hour", bargap=0.15,
+                                 legend={"orientation": "h", "y": 1.15},
+                                 paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+            note = ("" if chart["band_high_l"] is not None
+                    else "No usual range yet: the meter's history is stored once a day.")
+            sections.append(html.Section(
+                [html.H2("Water use today"),
+                 dcc.Graph(id="tk-water-chart", figure=figure,
+                           config={"displayModeBar": False, "staticPlot": True}),
+                 html.P(note, className="muted") if note else None],
+                className="panel",
+            ))
     events = [
         html.Li(
             [html.Span(fmt_time(e["at"], ctx.tz, now, seconds=True), className="time"),

@@ -5,7 +5,7 @@ resolve). It refreshes every 10 seconds without wiping a note being typed."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import dash
@@ -14,7 +14,7 @@ from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import dispatch, queries
+from cityops import dispatch, households, queries
 from cityops.tickets import NOTE_REQUIRED, Actor, TransitionError, allowed_next
 from dashboards.auth import WebUser, require_role
 from dashboards.components import (
@@ -133,6 +133,20 @@ def layout(ctx: AppContext) -> Component:
                            config={"displayModeBar": False, "responsive": True})],
                 className="panel",
             ),
+            html.Section(  # a resident away or in hospital: no water alerts until the date
+                [html.H2("Resident away or in hospital"),
+                 dcc.Dropdown(id="wk-away-ticket", placeholder="Water ticket",
+                              options=[{"label": f"#{t['id']} {t['title']}", "value": t["id"]}
+                                       for t in tickets]),
+                 dcc.RadioItems(id="wk-away-reason", value="hospital", inline=True,
+                                options=[{"label": " in hospital", "value": "hospital"},
+                                         {"label": " away", "value": "away"}]),
+                 dcc.DatePickerSingle(id="wk-away-until",
+                                      min_date_allowed=now.astimezone(ctx.tz).date()),
+                 html.Button("Mark", id="wk-away-mark", className="btn"),
+                 html.Div(id="wk-away-msg", role="status")],
+                className="panel",
+            ),
             dcc.Store(id="wk-sig", data=_signature(tickets)),
             dcc.Store(id="wk-done", data=0),
             dcc.Interval(id="wk-tick", interval=REFRESH_MS),
@@ -168,6 +182,31 @@ def register(app: Dash, ctx: AppContext) -> None:
             return html.P(f"Not changed: {exc}.", className="error"), no_update
         done_text = f"Ticket #{ticket_id}: {STATUS_LABELS[to_status].lower()}."
         return html.P(done_text, className="ok"), done + 1
+
+    @app.callback(
+        Output("wk-away-msg", "children"),
+        Input("wk-away-mark", "n_clicks"),
+        State("wk-away-ticket", "value"),
+        State("wk-away-reason", "value"),
+        State("wk-away-until", "date"),
+        prevent_initial_call=True,
+    )
+    def mark_away(_clicks: int, ticket_id: int | None, reason: str, until: str | None) -> (
+        Component
+    ):
+        user = require_role(*ROLES)
+        if not ticket_id or not until:
+            return html.P("Choose the ticket and the last day away.", className="error")
+        last_day = datetime.fromisoformat(str(until)[:10]).replace(tzinfo=ctx.tz)
+        try:
+            with ctx.pool.connection() as conn:
+                mark = households.mark_away_for_ticket(
+                    conn, int(ticket_id), user.worker_id or "", last_day + timedelta(days=1),
+                    reason, user.username, ctx.now())
+        except households.AbsenceError as exc:
+            return html.P(f"Not marked: {exc}.", className="error")
+        return html.P(f"Marked {mark.reason} until {mark.until.astimezone(ctx.tz):%d %b}:"
+                      f" no water alerts until then.", className="ok")
 
     @app.callback(
         Output("wk-list", "children"),
