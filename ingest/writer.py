@@ -57,7 +57,9 @@ WITH new AS (
 ), seen AS (
     SELECT device_id, max(ts) AS last_seen,
            max(ts) FILTER (WHERE metric = 'battery_pct') AS battery_ts,
-           (array_agg(value ORDER BY ts DESC) FILTER (WHERE metric = 'battery_pct'))[1] AS battery
+           -- numeric, rounded: a tiny value (1e-50) would not fit devices.battery_pct (real)
+           round(((array_agg(value ORDER BY ts DESC)
+                   FILTER (WHERE metric = 'battery_pct'))[1])::numeric, 1) AS battery
     FROM new GROUP BY device_id
 ), touched AS (
     UPDATE devices d
@@ -83,8 +85,8 @@ UPDATE_STATUS = """
 UPDATE devices d
 SET online = s.online, status_at = s.ts,
     battery_pct = CASE WHEN s.battery IS NOT NULL AND s.ts >= coalesce(d.last_seen, '-infinity')
-                       THEN s.battery ELSE d.battery_pct END
-FROM unnest(%s::text[], %s::bool[], %s::timestamptz[], %s::real[]) AS s(id, online, ts, battery)
+                       THEN round(s.battery, 1) ELSE d.battery_pct END
+FROM unnest(%s::text[], %s::bool[], %s::timestamptz[], %s::numeric[]) AS s(id, online, ts, battery)
 WHERE d.id = s.id AND (d.status_at IS NULL OR d.status_at <= s.ts)
 """
 
