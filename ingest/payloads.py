@@ -203,7 +203,8 @@ def _telemetry(
             " accepted, split it into several messages"
         )
         decoded.rejections.append(Rejection("wrong_shape", reason, payload))
-    elif senml.looks_like_senml(document):
+    elif (type(first := document[0]) is dict and "values" not in first
+          and not senml.SENML_KEYS.isdisjoint(first)):  # SenML: see ingest.senml
         _senml(decoded, kind, payload, document, received_at)
     else:
         count = len(document)
@@ -226,31 +227,25 @@ def _record(
 ) -> list[Reading]:
     if not isinstance(record, dict):
         raise _Invalid("wrong_shape", f"expected an object {SHAPE}, got {_json_type(record)}")
-    if "ts" in record:
-        raw_ts = record["ts"]
-    elif "dateObserved" in record:
-        raw_ts = record["dateObserved"]
-    elif not senml.SENML_KEYS.isdisjoint(record):
-        raise _Invalid("wrong_shape", SENML_OBJECT)
-    else:
+    if "ts" not in record:
+        if "dateObserved" in record:  # FIWARE's name for it
+            timed = {**record, "ts": record["dateObserved"]}
+            return _record(device_id, kind, allowed, timed, received_at)
+        if not senml.SENML_KEYS.isdisjoint(record):
+            raise _Invalid("wrong_shape", SENML_OBJECT)
         raise _Invalid("bad_timestamp", 'no "ts": add the time of the reading')
     values = record.get("values")
-    if values is None and (record.get("type") in FIWARE_TYPES or "dateObserved" in record):
-        aliases = FIWARE_ALIASES.get(kind, {})
-        values = {k: v for k, v in record.items() if k in allowed or k in aliases}
-        if not values:
-            names = ", ".join([*allowed, *aliases])
-            raise _Invalid(
-                "wrong_shape", f"the entity has no attribute CityOps stores; send {names}"
-            )
     if not isinstance(values, dict):
-        if values is None and not senml.SENML_KEYS.isdisjoint(record):
+        if values is None and (record.get("type") in FIWARE_TYPES or "dateObserved" in record):
+            values = _entity_values(kind, allowed, record)
+        elif values is None and not senml.SENML_KEYS.isdisjoint(record):
             raise _Invalid("wrong_shape", SENML_OBJECT)
-        got = "nothing" if values is None else _json_type(values)
-        raise _Invalid("wrong_shape", f'"values" must be an object {SHAPE}, got {got}')
+        else:
+            got = "nothing" if values is None else _json_type(values)
+            raise _Invalid("wrong_shape", f'"values" must be an object {SHAPE}, got {got}')
     if not values:
         raise _Invalid("wrong_shape", '"values" is empty; send at least one metric')
-    ts = _timestamp(raw_ts, received_at)
+    ts = _timestamp(record["ts"], received_at)
     readings: list[Reading] = []
     problems: list[_Invalid] = []
     for metric, value in values.items():
@@ -277,6 +272,18 @@ def _record(
     if problems:
         raise _Invalid(problems[0].code, "; ".join(p.reason for p in problems))
     return readings
+
+
+def _entity_values(
+    kind: str, allowed: Mapping[str, tuple[float, float, str]], entity: dict[str, Any]
+) -> dict[str, Any]:
+    """The attributes of a flat FIWARE entity that CityOps stores (our metrics and aliases)."""
+    aliases = FIWARE_ALIASES.get(kind, {})
+    values = {k: v for k, v in entity.items() if k in allowed or k in aliases}
+    if not values:
+        names = ", ".join([*allowed, *aliases])
+        raise _Invalid("wrong_shape", f"the entity has no attribute CityOps stores; send {names}")
+    return values
 
 
 def _converted(

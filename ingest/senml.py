@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+# A JSON array whose first record is an object with one of these and no "values" is a SenML pack
+# (the documented CityOps form has "values"); ingest.payloads decides with this.
 SENML_KEYS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver", "n"})
 RELATIVE_LIMIT = 2**28  # resolved times below this are seconds relative to the receive time
 VALUE_FIELDS = ("v", "vb", "vs", "vd", "s")
@@ -46,15 +48,6 @@ class Record:
     time: float
     unit: str | None
     value: float | bool
-
-
-def looks_like_senml(document: Any) -> bool:
-    """True for a JSON array whose first record is an object with a SenML base field or ``n``
-    and no ``values`` (the documented CityOps form has ``values``)."""
-    if type(document) is not list or not document:
-        return False
-    first = document[0]
-    return type(first) is dict and "values" not in first and not SENML_KEYS.isdisjoint(first)
 
 
 def resolve(pack: list[Any], received_at: float) -> list[Record | SenmlError]:
