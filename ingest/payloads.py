@@ -313,19 +313,23 @@ def _senml(
     assert device_id is not None
     names = SENML_NAMES[kind]
     allowed = METRICS[kind]
+    known: dict[str, tuple[str, str, str | None]] = {}  # full name -> name, metric, unit
     for index, item in enumerate(senml.resolve(pack, received_at.timestamp())):
         try:
             if isinstance(item, senml.SenmlError):
                 raise _Invalid(cast(RejectionCode, item.code), item.reason)
-            name = _senml_metric(item.name, device_id)
-            entry = names.get(name)
-            if entry is None:
-                raise _Invalid(
-                    "unknown_metric",
-                    f"unknown SenML name {_shown(name)} for a {kind}; use one of: "
-                    + ", ".join(names),
-                )
-            metric, default_unit = entry
+            resolved = known.get(item.name)
+            if resolved is None:
+                name = _senml_metric(item.name, device_id)
+                entry = names.get(name)
+                if entry is None:
+                    raise _Invalid(
+                        "unknown_metric",
+                        f"unknown SenML name {_shown(name)} for a {kind}; use one of: "
+                        + ", ".join(names),
+                    )
+                resolved = known[item.name] = (name, *entry)
+            name, metric, default_unit = resolved
             unit = item.unit if item.unit is not None else default_unit
             value = item.value
             if type(value) is bool:
@@ -410,7 +414,6 @@ def _timestamp(raw: Any, received_at: datetime) -> datetime:
             raise _Invalid(
                 "bad_timestamp", f"ts {_shown(raw)} has no UTC offset; add one, e.g. +08:00 or Z"
             )
-        shown = raw
     elif kind is int or kind is float:
         if kind is float and not math.isfinite(raw):
             raise _Invalid("bad_timestamp", f"ts {raw} is not a number of Unix seconds")
@@ -424,7 +427,6 @@ def _timestamp(raw: Any, received_at: datetime) -> datetime:
             ts = datetime.fromtimestamp(raw, UTC)
         except (OverflowError, OSError, ValueError):
             raise _Invalid("bad_timestamp", f"ts {_shown(raw)} is not a Unix time") from None
-        shown = f"{raw} ({ts.isoformat()})"
     else:
         raise _Invalid(
             "bad_timestamp",
@@ -433,15 +435,21 @@ def _timestamp(raw: Any, received_at: datetime) -> datetime:
     if ts - received_at > MAX_CLOCK_AHEAD:
         raise _Invalid(
             "future_timestamp",
-            f"timestamp {shown} is {_duration(ts - received_at)} in the future;"
+            f"timestamp {_shown_ts(raw, ts)} is {_duration(ts - received_at)} in the future;"
             " check the device clock",
         )
     if ts < EARLIEST_TS:
         raise _Invalid(
             "bad_timestamp",
-            f"timestamp {shown} is before 2000-01-01; the device clock is probably not set",
+            f"timestamp {_shown_ts(raw, ts)} is before 2000-01-01; the device clock is probably"
+            " not set",
         )
     return ts
+
+
+def _shown_ts(raw: str | float, ts: datetime) -> str:
+    """A device's time as sent, with Unix seconds also as ISO 8601."""
+    return raw if isinstance(raw, str) else f"{raw} ({ts.isoformat()})"
 
 
 def _record_bytes(record: Any, payload: bytes) -> bytes:

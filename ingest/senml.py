@@ -10,6 +10,7 @@ before receipt. Pure functions, no I/O, no clock reads: the receive time is pass
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from typing import Any
 SENML_KEYS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver", "n"})
 RELATIVE_LIMIT = 2**28  # resolved times below this are seconds relative to the receive time
 VALUE_FIELDS = ("v", "vb", "vs", "vd", "s")
+FIELDS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s",
+                    "t", "ut"})  # RFC 8428 section 4.1
 
 # Our metric -> SenML unit -> factor into the metric's own unit. Units are RFC 8428 / RFC 8798
 # symbols (case-sensitive; "L" is the secondary-registry litre).
@@ -57,20 +60,23 @@ def resolve(pack: list[Any], received_at: float) -> list[Record | SenmlError]:
     record that relies on it, until a record sets that base field again.
     """
     base: dict[str, Any] = {"bn": "", "bt": 0.0, "bu": None, "bv": 0.0}
+    broken: dict[str, SenmlError] = {}  # base fields whose latest setting was unusable
     out: list[Record | SenmlError] = []
     for item in pack:
         if type(item) is not dict:
             out.append(SenmlError("wrong_shape", "a SenML record must be a JSON object"))
             continue
-        if "bn" in item:
-            base["bn"] = _text(item["bn"], "bn", "base name")
-        if "bt" in item:
-            base["bt"] = _number(item["bt"], "bt", "base time", "bad_timestamp")
-        if "bu" in item:
-            base["bu"] = _text(item["bu"], "bu", "base unit")
-        if "bv" in item:
-            base["bv"] = _number(item["bv"], "bv", "base value", "bad_value")
+        for key in BASE_FIELDS.keys() & item.keys():
+            what, code, check = BASE_FIELDS[key]
+            value = check(item[key], key, what, code)
+            if isinstance(value, SenmlError):
+                broken[key] = value
+            else:
+                base[key] = value
+                broken.pop(key, None)
         try:
+            if broken:
+                raise next(iter(broken.values()))
             out.append(_record(item, base, received_at))
         except SenmlError as exc:
             out.append(exc)
@@ -78,16 +84,14 @@ def resolve(pack: list[Any], received_at: float) -> list[Record | SenmlError]:
 
 
 def _record(item: dict[str, Any], base: dict[str, Any], received_at: float) -> Record:
-    unknown = sorted(k for k in item if k.endswith("_"))
+    extra = item.keys() - FIELDS
+    unknown = sorted(k for k in extra if k.endswith("_")) if extra else None
     if unknown:
         raise SenmlError(
             "wrong_shape",
             f"field {unknown[0]!r} must be understood (RFC 8428 section 4.4) and CityOps does not"
             " know it; leave it out",
         )
-    for value in base.values():
-        if isinstance(value, SenmlError):
-            raise value
     name = base["bn"] + (_checked(_text(item["n"], "n", "name")) if "n" in item else "")
     if not name:
         raise SenmlError("unknown_metric", 'no name: set "n" (the metric) or "bn"')
@@ -126,9 +130,9 @@ def _checked(value: Any) -> Any:
     return value
 
 
-def _text(raw: Any, key: str, what: str) -> Any:
+def _text(raw: Any, key: str, what: str, code: str = "wrong_shape") -> Any:
     if type(raw) is not str:
-        return SenmlError("wrong_shape", f'"{key}" ({what}) must be a string')
+        return SenmlError(code, f'"{key}" ({what}) must be a string')
     return raw
 
 
@@ -143,6 +147,15 @@ def _number(raw: Any, key: str, what: str, code: str) -> Any:
     if not math.isfinite(number):
         return SenmlError(code, f'"{key}" ({what}) is not a finite number')
     return number
+
+
+# Base field -> (what it is, rejection code, check); see resolve().
+BASE_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str, str], Any]]] = {
+    "bn": ("base name", "wrong_shape", _text),
+    "bt": ("base time", "bad_timestamp", _number),
+    "bu": ("base unit", "wrong_shape", _text),
+    "bv": ("base value", "bad_value", _number),
+}
 
 
 def convert(name: str, metric: str, value: float, unit: str | None) -> float:
