@@ -24,8 +24,17 @@ It prints seconds, messages/s and readings/s for both consumers side by side, an
 msgs/s / bare msgs/s. Each phase uses a topic prefix and client id of its own, and the readings
 table is emptied before each ingest phase, so the phases do not see each other's traffic.
 
+Then, once, the **alert delay**: ingest with streaming detection wired as ``cityops ingest`` wires
+it (``make_evaluator`` with default settings, ``DetectionPipeline`` fed by ingest's
+``on_committed``), while the publisher sends ``--latency-rate`` messages/s (default 2,000) for
+``--latency-seconds`` (15), each one flood-gauge reading about 30 cm deep, over the alert levels,
+so every evaluation opens or refreshes the gauge's alert. Per message: from the wall-clock time it
+was published to the moment the detection pass that evaluated its reading had committed its alert
+write; printed as p50, p99 and max.
+
 How to run (from the repository root; PostgreSQL must accept the admin URL, and mosquitto must be
-installed; the default run, 3 rounds of the four phases, takes about a minute)::
+installed; the default run, 3 rounds of the four phases and the alert-delay run, takes two to
+three minutes)::
 
     .venv/bin/python -m bench.ingest_throughput
     .venv/bin/python -m bench.ingest_throughput --messages 50000 --devices 1000 --batch-size 2000
@@ -63,8 +72,12 @@ from psycopg.types.json import Json
 
 from bench import DEFAULT_ADMIN_URL, progress, scratch_database, scratch_directory, server_version
 from cityops import db, embedded
+from cityops.cli.wiring import load_grid_index, make_evaluator
+from cityops.detection import DetectionPipeline
 from cityops.district import COUNTY, OUTLINE
 from cityops.grids import Cell, district_code
+from cityops.readings import Reading
+from cityops.settings import Settings
 from cityops.simulation.telemetry import encode_telemetry
 from cityops.topics import Topics
 from ingest import IngestService
@@ -77,6 +90,8 @@ POLL_S = 0.005  # how often the consumers' counts are looked at while timing
 PROGRESS_EVERY_S = 5.0
 SESSION_EXPIRY_S = 3600
 CONNECT_TIMEOUT_S = 10.0
+ALERT_DEPTH_MM = 300.0  # over the default street levels of 150 and 270 mm: every reading alerts
+HISTORY_READINGS = 5  # per gauge, stored before the latency stream: the flood rule needs 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class Workload:
     devices: int
     readings: int  # per message
     first_ts: float  # epoch seconds of the first reading of every device
+    alerting: bool = False  # every depth over the flood levels (the latency run), else 0..499 mm
 
     @property
     def total_readings(self) -> int:
@@ -94,6 +110,18 @@ class Workload:
 
     def device_id(self, index: int) -> str:
         return f"BENCH{index:06d}"
+
+    def depth(self, sequence: int, k: int) -> float:
+        """The depth a device sends: alerting, water a few mm either side of 30 cm."""
+        if self.alerting:
+            return ALERT_DEPTH_MM + (sequence + k) % 5
+        return float((sequence + k) % 500)
+
+    def first_reading(self, m: int) -> tuple[str, datetime]:
+        """(device id, timestamp) of the first reading of message ``m``."""
+        first = datetime.fromtimestamp(self.first_ts, UTC)
+        return self.device_id(m % self.devices), first + READING_STEP * (
+            m // self.devices * self.readings)
 
     def payloads(self, topics: Topics) -> list[tuple[str, bytes]]:
         """(topic, payload) of every message: round-robin over devices, distinct timestamps."""
@@ -104,7 +132,7 @@ class Workload:
             readings = []
             for k in range(self.readings):
                 ts = first + READING_STEP * (sequence * self.readings + k)
-                readings.append((ts, {METRIC: float((sequence + k) % 500)}))
+                readings.append((ts, {METRIC: self.depth(sequence, k)}))
             topic = topics.telemetry(KIND, self.device_id(device))
             out.append((topic, encode_telemetry(readings)))
         return out
@@ -113,8 +141,11 @@ class Workload:
 # --- the publisher, in a process of its own (no GIL shared with the consumer) -------------------
 
 
-def publisher_main(port: int, prefix: str, workload: Workload, pipe: Connection) -> None:
-    """Build the payloads, connect, say "ready", wait for "go", publish all, send the seconds."""
+def publisher_main(
+    port: int, prefix: str, workload: Workload, rate: float | None, pipe: Connection
+) -> None:
+    """Build the payloads, connect, say "ready", wait for "go", publish all (as fast as possible,
+    or ``rate`` messages/s), send the seconds and the wall-clock time of each publish."""
     payloads = workload.payloads(Topics(prefix))
     connected = threading.Event()
     client = mqtt.Client(
@@ -132,12 +163,20 @@ def publisher_main(port: int, prefix: str, workload: Workload, pipe: Connection)
         pipe.send("ready")
         pipe.recv()  # "go"
         started = time.monotonic()
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in payloads]
+        infos: list[mqtt.MQTTMessageInfo] = []
+        stamps: list[float] = []  # wall-clock publish times, at a steady rate only
+        for m, (topic, payload) in enumerate(payloads):
+            if rate is not None:
+                ahead = started + m / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                stamps.append(time.time())
+            infos.append(client.publish(topic, payload, qos=1))
         for info in infos:
             info.wait_for_publish(120)
             if not info.is_published():
                 raise RuntimeError("the broker did not acknowledge every message within 120 s")
-        pipe.send(time.monotonic() - started)
+        pipe.send((time.monotonic() - started, stamps))
     finally:
         client.disconnect()
         client.loop_stop()
@@ -146,11 +185,13 @@ def publisher_main(port: int, prefix: str, workload: Workload, pipe: Connection)
 class Publisher:
     """The publisher process of one phase, ready to go once constructed."""
 
-    def __init__(self, port: int, prefix: str, workload: Workload) -> None:
+    def __init__(
+        self, port: int, prefix: str, workload: Workload, rate: float | None = None
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
-            target=publisher_main, args=(port, prefix, workload, child), daemon=True,
+            target=publisher_main, args=(port, prefix, workload, rate, child), daemon=True,
         )
         self._process.start()
         child.close()
@@ -163,11 +204,16 @@ class Publisher:
 
     def seconds(self, timeout: float) -> float:
         """Wait for the publisher to finish; the seconds it took from "go" to the last PUBACK."""
+        return self.finished(timeout)[0]
+
+    def finished(self, timeout: float) -> tuple[float, list[float]]:
+        """Wait for the publisher to finish: the seconds from "go" to the last PUBACK, and, at a
+        steady rate, the wall-clock time (epoch s) each message was published."""
         if not self._pipe.poll(timeout):
             raise TimeoutError(f"the publisher did not finish within {timeout:.0f} s")
-        seconds = float(self._pipe.recv())
+        seconds, stamps = self._pipe.recv()
         self._process.join(10)
-        return seconds
+        return float(seconds), list(stamps)
 
     def close(self) -> None:
         if self._process.is_alive():
@@ -403,6 +449,107 @@ def readings_engine(url: str) -> str:
         return db.readings_engine(conn)
 
 
+# --- alert delay at a steady rate ---------------------------------------------------------------
+
+
+class TimedPipeline(DetectionPipeline):
+    """The detection pipeline, noting when each reading was handed over by ingest (committed)
+    and when its evaluation was committed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stored_at: dict[tuple[str, datetime], float] = {}  # (device, ts) -> epoch s
+        self.done_at: dict[tuple[str, datetime], float] = {}
+
+    def submit(self, readings: list[Reading]) -> None:
+        committed = time.time()  # ingest calls this right after its commit
+        for r in readings:
+            self.stored_at.setdefault((r.device_id, r.ts), committed)
+        super().submit(readings)
+
+    def process(self, readings: list[Reading]) -> None:
+        super().process(readings)  # returns once the alerts of these readings are committed
+        finished = time.time()
+        for r in readings:
+            self.done_at.setdefault((r.device_id, r.ts), finished)
+
+
+@dataclass(frozen=True)
+class Latency:
+    delays_s: list[float]  # per message, publish to alert committed
+    stored_s: list[float]  # per message, publish to ingest's commit of its reading
+    publisher_s: float
+    evaluations: int
+    alerts_opened: int
+    alerts_repeated: int
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def seed_history(url: str, workload: Workload) -> None:
+    """A few alerting readings per gauge just before the stream, so its first message alerts."""
+    first = datetime.fromtimestamp(workload.first_ts, UTC)
+    copy_sql = "COPY readings (device_id, metric, ts, value) FROM STDIN"
+    with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for i in range(workload.devices):
+            for k in range(HISTORY_READINGS, 0, -1):
+                copy.write_row((workload.device_id(i), METRIC, first - READING_STEP * k,
+                                ALERT_DEPTH_MM + k % 5))
+
+
+def run_latency(url: str, broker: embedded.EmbeddedBroker, args: argparse.Namespace) -> Latency:
+    """Ingest and streaming detection as ``cityops ingest`` wires them (default settings), fed
+    ``--latency-rate`` messages/s of one alerting flood-gauge reading each; the delay of every
+    message from its publish to the commit of the alert write its reading led to."""
+    messages = round(args.latency_rate * args.latency_seconds)
+    per_device = -(-messages // args.devices)
+    first = datetime.now(UTC) - timedelta(hours=1) - READING_STEP * per_device
+    workload = Workload(messages, args.devices, 1, first.timestamp(), alerting=True)
+    name = f"latency-{uuid.uuid4().hex[:6]}"
+    topics = Topics(f"bench/{name}")
+    reset_readings(url)
+    seed_history(url, workload)
+    checkpoint(url)
+    settings = Settings()
+    progress(f"latency: {messages:,} messages at {args.latency_rate:,.0f} msgs/s through ingest"
+             " and detection")
+    with ExitStack() as stack:
+        pool = db.make_pool(url, max_size=4)
+        stack.callback(pool.close)
+        pipeline = TimedPipeline(pool, settings, load_grid_index(pool), make_evaluator(settings))
+        pipeline.start()
+        stack.callback(pipeline.stop)
+        service = IngestService(
+            url, broker.url, topics=topics, client_id=name, batch_size=args.batch_size,
+            batch_ms=args.batch_ms, on_committed=pipeline.submit,
+        )
+        service.start()
+        stack.callback(service.stop, 10)
+        publisher = Publisher(broker.port, topics.prefix, workload, rate=args.latency_rate)
+        stack.callback(publisher.close)
+        publisher.go()
+        published, stamps = publisher.finished(args.timeout)
+        deadline = time.monotonic() + args.timeout
+        while len(pipeline.done_at) < messages:
+            if time.monotonic() > deadline or pipeline.stats.errors:
+                raise RuntimeError(f"latency: {len(pipeline.done_at):,} of {messages:,} readings"
+                                   f" evaluated; detection {pipeline.stats}")
+            time.sleep(POLL_S)
+        stats = pipeline.stats
+    if stats.alerts_opened != workload.devices or (
+            stats.alerts_opened + stats.alerts_repeated != stats.evaluations):
+        raise RuntimeError(f"latency: not every evaluation wrote its gauge's alert: {stats}")
+    keys = [workload.first_reading(m) for m in range(messages)]
+    delays = [pipeline.done_at[key] - stamps[m] for m, key in enumerate(keys)]
+    stored = [pipeline.stored_at[key] - stamps[m] for m, key in enumerate(keys)]
+    return Latency(delays, stored, published, stats.evaluations, stats.alerts_opened,
+                   stats.alerts_repeated)
+
+
 # --- the benchmark ------------------------------------------------------------------------------
 
 
@@ -464,12 +611,14 @@ def run(args: argparse.Namespace) -> None:
                                            f" reading ({stored_readings(url):,})")
                     (results.bare if kind == "bare" else results.ingest)[mode].append(timing)
                     progress(f"{label}: {timing.seconds:.2f} s, {timing.msgs_per_s:,.0f} msgs/s")
+        latency = run_latency(url, broker, args)
         progress("cleaning up")
-    report(args, workload, results, engine, version)
+    report(args, workload, results, latency, engine, version)
 
 
 def report(
-    args: argparse.Namespace, workload: Workload, results: Results, engine: str, version: str
+    args: argparse.Namespace, workload: Workload, results: Results, latency: Latency, engine: str,
+    version: str,
 ) -> None:
     rounds = f", median of {args.rounds} rounds" if args.rounds > 1 else ""
     print(f"ingest throughput: {workload.messages:,} messages x {workload.readings} readings"
@@ -493,6 +642,19 @@ def report(
     print(f"publisher in the live runs: {published:.2f} s for {workload.messages:,} messages"
           f" ({workload.messages / published:,.0f} msgs/s, median); a live figure near it is"
           " bounded by the publisher")
+    messages = len(latency.delays_s)
+    print()
+    print(f"alert delay at a steady {args.latency_rate:,.0f} msgs/s: {messages:,} messages of one"
+          f" flood-gauge reading over the alert level, {args.devices:,} gauges,"
+          f" publisher {messages / latency.publisher_s:,.0f} msgs/s")
+    for what, delays in (("the alert write committed (ingest, then detection)",
+                          latency.delays_s),
+                         ("the reading committed by ingest (of which)", latency.stored_s)):
+        print(f"from publish to {what}: p50 {percentile(delays, 0.50) * 1000:,.0f} ms,"
+              f" p99 {percentile(delays, 0.99) * 1000:,.0f} ms,"
+              f" max {max(delays) * 1000:,.0f} ms")
+    print(f"detection: {latency.evaluations:,} gauge evaluations, {latency.alerts_opened:,} alerts"
+          f" opened, {latency.alerts_repeated:,} refreshed")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -516,6 +678,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3,
                         help="repeat every run this many times and report the median"
                              " (default: %(default)s)")
+    parser.add_argument("--latency-rate", type=float, default=2000.0,
+                        help="steady messages/s of the alert-delay run (default: %(default)s)")
+    parser.add_argument("--latency-seconds", type=float, default=15.0,
+                        help="how long the alert-delay run publishes (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="give up on a run after this many seconds (default: %(default)s)")
     parser.add_argument("--database-url", default=DEFAULT_ADMIN_URL,
@@ -524,6 +690,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.messages < 1 or args.devices < 1 or args.rounds < 1 or args.batch_size < 1:
         parser.error("--messages, --devices, --rounds and --batch-size must be at least 1")
+    if args.latency_rate <= 0 or args.latency_rate * args.latency_seconds < 1:
+        parser.error("--latency-rate and --latency-seconds must make at least one message")
     if not 1 <= args.readings <= 1000:
         parser.error("--readings must be between 1 and 1000 (the payload limit)")
     if embedded.mosquitto_binary() is None:
