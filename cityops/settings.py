@@ -56,7 +56,7 @@ class WaterSettings(BaseModel):
         1.0, gt=0, le=1, description="usual longest gap at an hour of the day: this quantile"
     )
     silence_factor: float = Field(1.0, gt=0, description="long silence: usual gap times this")
-    silence_margin_h: float = Field(2.0, ge=0, description="long silence: ... plus these hours")
+    silence_margin_h: float = Field(1.0, ge=0, description="long silence: ... plus these hours")
     silence_floor_h: float = Field(4.0, gt=0, description="long silence: never below (hours)")
     absence_h: float = Field(
         20.0, gt=0, description="a gap longer than this was an absence: left out of baselines"

@@ -140,7 +140,8 @@ def test_history_refresh_gives_the_household_its_own_baseline(district_db) -> No
     hours = dict(zip(history.hour_ends(), history.litres, strict=True))
     eight = datetime(2026, 11, 19, 8, 0, tzinfo=SH)  # the hour 07-08: readings 07:15 ... 08:00
     assert hours[eight] == 20.0 and hours[eight - timedelta(days=30)] is None
-    settings = Settings(database_url=url, detection={"water": {"cache_seconds": 0}})
+    settings = Settings(database_url=url,
+                        detection={"water": {"cache_seconds": 0, "unusual_min_days": 7}})
     evaluate = water_rules(settings)
     # on its own baseline (water every day 07-09 and at 12) 14 h without water by 10:00 is far
     # beyond its usual gap at that hour (the 4 h floor): critical
@@ -151,6 +152,7 @@ def test_history_refresh_gives_the_household_its_own_baseline(district_db) -> No
     silence = next(d for d in found if d.kind == "water_silence")
     assert silence.details["baseline"] == "household"
     assert silence.severity == "critical" and silence.details["rule"] == "long_silence"
+    assert 0 <= silence.details["unusual_yesterday"] <= 1  # an annotation, never a trigger
     assert silence.message == ("No water used since 20:00 (14 h); usually never more than 4 h"
                                " without water at this time of day")
     # the ticket chart reads the same history

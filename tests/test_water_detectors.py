@@ -71,7 +71,7 @@ def test_no_late_morning_rule_for_a_household_without_a_usual_morning() -> None:
 
 
 def test_long_silence_uses_the_usual_gap_of_the_hour_and_grows_in_severity() -> None:
-    base = household(day_h=3.0)  # limit at 15:00: 3 h + margin 2 h = 5 h
+    base = household(day_h=5.0 - CFG.silence_margin_h)  # limit at 15:00: 5 h with the margin
     last_use = datetime(2026, 11, 20, 10, 0, tzinfo=SH)
     start = datetime(2026, 11, 20, 6, 0, tzinfo=SH)
     at = {last_use: 5.0}
@@ -177,8 +177,10 @@ def test_the_evaluator_with_default_settings_and_no_database() -> None:
     assert [(d.kind, d.action) for d in found] == [("water_silence", "raise"),
                                                    ("water_running", "clear")]
     silence = found[0]
-    assert silence.message == ("No water used since 21:45 (12 h 15 min); usually first used"
-                               " by 09:00")
+    # the population's daytime limit (5 h usual + margin) is long past: the long silence is
+    # more severe than the late morning (its sentence is tested above)
+    assert silence.message.startswith("No water used since 21:45 (12 h 15 min); usually never")
+    assert silence.severity == "critical"
     assert silence.details["baseline"] == "population"
     # an ordinary morning on the population defaults raises nothing
     ordinary = {t: 4.0 for t in times if t.astimezone(SH).hour in (7, 8, 9, 12, 18, 19, 20)}

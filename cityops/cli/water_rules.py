@@ -26,6 +26,7 @@ from cityops.settings import Settings
 from models import water_use
 from models.decisions import Decision
 from models.water_baselines import (
+    HourGrid,
     WaterBaseline,
     WaterConfig,
     daily_totals,
@@ -47,25 +48,35 @@ def water_config(settings: Settings) -> WaterConfig:
     return WaterConfig(**values, silence_cap_h=settings.detection.water_silence_hours)
 
 
-@dataclass(frozen=True)
+@dataclass
 class HouseholdView:
-    """What the evaluator knows about a meter's household beyond the readings."""
+    """What the evaluator knows about a meter's household beyond the readings. The unusual-day
+    scores are computed on first use (only when an alert is raised: an IsolationForest per
+    household would cost every meter tens of milliseconds a day)."""
 
     baseline: WaterBaseline
     daily_l: tuple[tuple[date, float], ...] = ()
-    unusual: tuple[tuple[date, float], ...] = ()
+    grid: HourGrid | None = None
+    _unusual: dict[date, float] | None = None
+
+    def unusual(self, day: date, cfg: WaterConfig) -> float | None:
+        """The unusual-day score of ``day`` (0 ordinary ... 1), None when unknown."""
+        if self.grid is None:
+            return None
+        if self._unusual is None:
+            self._unusual = dict(unusual_day_scores(self.grid, self.baseline, cfg))
+        return self._unusual.get(day)
 
 
 def household_view(history: water_history.MeterHistory, settings: Settings) -> HouseholdView:
-    """Fit a meter's baseline, daily totals and unusual-day scores from its stored history."""
+    """Fit a meter's baseline and daily totals from its stored history."""
     cfg = water_config(settings)
     grid = hour_grid(history.hour_ends(), [float("nan") if v is None else v
                                            for v in history.litres], settings.tz)
     baseline = fit_grid(grid, cfg)
     if baseline is None:
         return HouseholdView(population_baseline(cfg))
-    return HouseholdView(baseline, tuple(daily_totals(grid)),
-                         tuple(unusual_day_scores(grid, baseline, cfg)))
+    return HouseholdView(baseline, tuple(daily_totals(grid)), grid)
 
 
 class WaterFacts:
@@ -141,7 +152,6 @@ def water_rules(settings: Settings, database_url: str | None = None) -> Evaluate
             water_use.slow_decline([d for d in view.daily_l if d[0] < today], view.baseline,
                                    cfg, now),
         ]
-        unusual = {d: s for d, s in view.unusual}.get(today - timedelta(days=1))
         out: list[DecisionLike] = []
         for d in found:
             if d is None:
@@ -149,6 +159,7 @@ def water_rules(settings: Settings, database_url: str | None = None) -> Evaluate
             if d.action == "raise":
                 if away is not None:
                     continue
+                unusual = view.unusual(today - timedelta(days=1), cfg)
                 if unusual is not None:
                     d = Decision(d.kind, d.action, d.observed_at, d.severity, d.message,
                                  {**d.details, "unusual_yesterday": unusual})
