@@ -3,20 +3,25 @@ against the real PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
-from cityops import db, households, queries, water_history
+from cityops import alerts, db, households, queries, tickets, water_history
 from cityops.cli.main import cli
 from cityops.cli.water_rules import water_rules
 from cityops.detection import DetectionPipeline, DeviceInfo, Window
 from cityops.district import DistrictSize, generate_district, load_district
 from cityops.grids import GridIndex
 from cityops.readings import Reading
+from cityops.scheduler import Scheduler
 from cityops.settings import Settings
+from cityops.topics import Topics
+from dashboards.context import AppContext
+from dashboards.pages import ticket
 
 pytestmark = pytest.mark.integration
 SH = ZoneInfo("Asia/Shanghai")
@@ -163,10 +168,6 @@ def test_history_refresh_gives_the_household_its_own_baseline(district_db) -> No
 
 
 def test_a_water_ticket_shows_today_against_the_usual_range(district_db) -> None:
-    from cityops import alerts, tickets
-    from dashboards.context import AppContext
-    from dashboards.pages import ticket
-
     url, _district, meter = district_db
     store(url, meter["id"], NOW - timedelta(days=20), NOW, ordinary)
     with db.connect(url) as conn:
@@ -193,3 +194,27 @@ def test_a_water_ticket_shows_today_against_the_usual_range(district_db) -> None
     assert "today" in names and any(n and n.startswith("usual range (") for n in names)
     for personal in household.values():  # a grid worker sees the chart, never the resident
         assert personal is None or str(personal) not in shown
+
+
+def test_the_scheduler_stores_the_water_history_at_start(district_db) -> None:
+    url, _district, meter = district_db
+    now = datetime.now(UTC)
+    store(url, meter["id"], now - timedelta(days=2), now, ordinary)
+    pool = db.make_pool(url, max_size=3)
+    jobs = Scheduler(pool, Topics("test/v1"), lambda: 0, settings=Settings())
+    try:
+        jobs.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with db.connect(url) as conn:
+                if water_history.histories(conn):
+                    break
+            time.sleep(0.2)
+        with db.connect(url) as conn:
+            (history,) = water_history.histories(conn)
+            claimed = conn.execute("SELECT count(*) AS n FROM job_claims"
+                                   " WHERE job = 'water-history'").fetchone()["n"]
+        assert history.device_id == meter["id"] and claimed == 1
+    finally:
+        jobs.stop()
+        pool.close()
