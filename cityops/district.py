@@ -81,7 +81,7 @@ class DistrictSize:
     @classmethod
     def full(cls) -> DistrictSize:
         """A full-size district of about 1.1 million residents (for benchmarks)."""
-        return cls(households_per_community=1500, elderly_alone_share=0.04, flood_gauges=200,
+        return cls(households_per_community=1300, elderly_alone_share=0.04, flood_gauges=200,
                    manhole_covers=6000, cameras=3000)
 
 
