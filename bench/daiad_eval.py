@@ -15,7 +15,8 @@
    alerts the way the alerts table does (one alert per episode: opened by a raise, closed when the
    condition clears): alerts per household-month, a false-alarm proxy (the traces have no labels).
 4. Inserts simulated emergencies at random positions (``--seed``): silences of 12-24 h (every
-   reading 0 litres, the meter still reporting) and running taps (24-40 L/h more, as the
+   reading 0 litres, the meter still reporting, as the simulator's ``silent_morning``; with
+   ``--keep-holes`` the trace's own holes stay holes) and running taps (24-40 L/h more, as the
    simulator's, for 4-8 h); each is replayed alone on a copy of its household's trace, with the
    baseline fitted before the emergency's day. Prints recall and the median time to detection.
 5. Ranks the days of each household with the secondary "unusual day" model (IsolationForest) and
@@ -240,17 +241,21 @@ class Emergency:
     found: dict[str, float | None] = field(default_factory=dict)
 
 
-def insert(grid: HourGrid, e: Emergency, rng: np.random.Generator) -> np.ndarray:
-    """A copy of the household's litres with the emergency in it (reported hours only)."""
+def insert(grid: HourGrid, e: Emergency, rng: np.random.Generator,
+           keeps_reporting: bool) -> np.ndarray:
+    """A copy of the household's litres with the emergency in it. With ``keeps_reporting`` the
+    meter reports every hour of the emergency (as the simulator's incidents: a person in trouble,
+    not a device fault; a tap's hour the trace lacks is the tap alone); else the trace's own
+    holes stay holes."""
     litres = grid.litres.copy()
     span = slice(e.start, e.start + e.hours)
-    reported = ~np.isnan(litres[span])
+    reported = ~np.isnan(litres[span]) | keeps_reporting
     if e.kind == "silence":
         litres[span] = np.where(reported, 0.0, np.nan)
         bridge_holes(litres, e.start, e.start + e.hours)
     else:
         extra = rng.uniform(24.0, 40.0, size=e.hours)
-        litres[span] = np.where(reported, litres[span] + extra, np.nan)
+        litres[span] = np.where(reported, np.nan_to_num(litres[span]) + extra, np.nan)
     return litres
 
 
@@ -315,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="faster than this is a meter reset (a DN15 meter's Q3 is 2.5 m3/h)")
     parser.add_argument("--emergencies", type=int, default=20, help="per household")
     parser.add_argument("--households", type=int, default=None, help="only the first N")
+    parser.add_argument("--keep-holes", action="store_true",
+                        help="keep the trace's own holes inside an inserted emergency (the meter"
+                             " stops reporting then too) instead of a meter that keeps reporting")
     args = parser.parse_args(argv)
     if not args.path.is_file():
         parser.error(f"{args.path} does not exist")
@@ -347,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             natural[h] += n_runs
         decline_alerts += declines(grid, baselines, cfg)
         for e in plan(grid, rng, args.emergencies, cfg):
-            litres = insert(grid, e, rng)
+            litres = insert(grid, e, rng, not args.keep_holes)
             baseline = baselines[int(grid.day[e.start])]
             names = (["late morning", "long silence", "silence (both)"] if e.kind == "silence"
                      else ["running water"])
