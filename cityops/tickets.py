@@ -37,6 +37,7 @@ ALERT_CATEGORIES: dict[str, tuple[str, str]] = {
     "manhole_tilt": ("facility.manhole_cover", "Manhole cover displaced"),
     "water_silence": ("care.elderly_welfare_check", "Welfare check: no water use"),
     "water_running": ("care.elderly_welfare_check", "Welfare check: water running for hours"),
+    "water_decline": ("care.elderly_welfare_check", "Welfare visit: water use falling for days"),
     "manhole_water": ("facility.manhole_cover", "Water standing in a manhole"),
     "gauge_fault": ("facility.sensor_fault", "Flood gauge stuck: check the sensor"),
 }

@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
 
 
-def make_evaluator(settings: Settings) -> Evaluate:
-    """Route each device to the rules of its kind (water meters, or street sensors)."""
-    water = water_rules(settings)
+def make_evaluator(settings: Settings, database_url: str | None = None) -> Evaluate:
+    """Route each device to the rules of its kind (water meters, or street sensors); the water
+    rules read each household's history and away marks from ``database_url``."""
+    water = water_rules(settings, database_url)
     street = street_rules(settings)
 
     def evaluate(device: DeviceInfo, window: Window) -> Sequence[DecisionLike]:
@@ -108,7 +109,7 @@ def start_services(
     try:
         if ingest:
             pipeline = DetectionPipeline(pool, settings, load_grid_index(pool),
-                                         make_evaluator(settings),
+                                         make_evaluator(settings, database_url),
                                          after_commit=services.send_dispatches)
             pipeline.start()
             services.pipeline = pipeline
