@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from cityops.topics import Topics
 
 log = logging.getLogger(__name__)
 
+CAMERA_CACHE_SECONDS = 600.0  # cameras rarely move: look them up once per device and 10 min
 # How far back each kind's detectors look (covers the longest rule of the kind).
 LOOKBACK: dict[str, timedelta] = {
     "flood_gauge": timedelta(minutes=30),
@@ -112,6 +114,7 @@ class DetectionPipeline:
         self._topics = Topics(settings.topic_prefix)
         self._queue: queue.Queue[list[Reading] | None] = queue.Queue()
         self._devices: dict[str, DeviceInfo] = {}
+        self._cameras: dict[str, tuple[float, Any]] = {}
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
@@ -184,12 +187,41 @@ class DetectionPipeline:
                 self.stats.evaluations += 1
                 decisions.extend((devices[device_id], d) for d in self._evaluate(
                     devices[device_id], window))
+            decisions = self._without_idle_clears(conn, decisions)
             if decisions:
                 with conn.transaction():
                     for device, decision in decisions:
                         self._act(conn, device, decision)
         if decisions and self._after_commit is not None:
             self._after_commit()
+
+    def _without_idle_clears(
+        self, conn: psycopg.Connection[Any], decisions: list[tuple[DeviceInfo, DecisionLike]]
+    ) -> list[tuple[DeviceInfo, DecisionLike]]:
+        """Drop "clear" decisions for conditions with no unresolved alert (most of them: every
+        dry gauge clears on every reading), found with one query instead of one update each."""
+        clearing = {device.id for device, d in decisions if d.action == "clear"}
+        if not clearing:
+            return decisions
+        unresolved = {
+            (row["source_id"], row["kind"])
+            for row in conn.execute(
+                "SELECT source_id, kind FROM alerts WHERE status <> 'resolved'"
+                " AND source_id = ANY(%s)",
+                (list(clearing),),
+            )
+        }
+        return [(device, d) for device, d in decisions
+                if d.action != "clear" or (device.id, d.kind) in unresolved]
+
+    def _nearby_cameras(self, conn: psycopg.Connection[Any], device: DeviceInfo) -> Any:
+        """Cameras near a device, remembered for ``CAMERA_CACHE_SECONDS``."""
+        now = time.monotonic()
+        cached = self._cameras.get(device.id)
+        if cached is None or now - cached[0] > CAMERA_CACHE_SECONDS:
+            cached = (now, cameras_within(conn, device.lon, device.lat))
+            self._cameras[device.id] = cached
+        return cached[1]
 
     def _device_info(self, conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, DeviceInfo]:
         missing = [i for i in ids if i not in self._devices]
@@ -239,7 +271,7 @@ class DetectionPipeline:
             return
         details = {**d.details, "device": device.label}
         if d.kind in NEAR_ALERT_KINDS:  # every raise: a repeat replaces the details
-            details["cameras"] = cameras_within(conn, device.lon, device.lat)
+            details["cameras"] = self._nearby_cameras(conn, device)
         signal = alerts.AlertSignal(
             source_id=device.id, kind=d.kind, severity=d.severity, message=d.message,
             observed_at=d.observed_at, grid_code=device.grid_code, lon=device.lon,
