@@ -24,6 +24,18 @@ METRICS: dict[str, dict[str, tuple[float, float, str]]] = {
 }
 
 
+# Metrics whose value covers the interval before the reading's timestamp (litres used since the
+# previous reading). Hourly rollups count such a reading in the hour its interval ends in: the
+# readings at 07:15, 07:30, 07:45 and 08:00 make the hour 07:00-08:00.
+INTERVAL_METRICS: tuple[str, ...] = ("volume_l",)
+
+
+def rollup_time_sql(ts: str = "ts", metric: str = "metric") -> str:
+    """SQL expression of the time by which a reading is bucketed into its hour."""
+    names = ", ".join(f"'{m}'" for m in INTERVAL_METRICS)
+    return f"(CASE WHEN {metric} IN ({names}) THEN {ts} - interval '1 microsecond' ELSE {ts} END)"
+
+
 class Reading(NamedTuple):
     """A stored reading; (device_id, metric, ts) is its natural key."""
 

@@ -24,6 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cityops import db
+from cityops.readings import rollup_time_sql
 from cityops.settings import RetentionSettings
 
 HOUR = timedelta(hours=1)
@@ -33,7 +34,8 @@ INSERT INTO readings_hourly AS h (device_id, metric, hour, count, sum, min, max,
 SELECT device_id, metric, {bucket} AS hour, count(*), sum(value), min(value), max(value),
        (array_agg(value ORDER BY ts DESC))[1]
 FROM readings
-WHERE ts >= %(start)s AND ts < %(end)s
+WHERE ts >= %(start)s AND ts <= %(end)s
+  AND {attributed} >= %(start)s AND {attributed} < %(end)s
 GROUP BY device_id, metric, 3
 ON CONFLICT (device_id, metric, hour) DO UPDATE SET
     count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
@@ -41,6 +43,15 @@ ON CONFLICT (device_id, metric, hour) DO UPDATE SET
 WHERE (h.count, h.sum, h.min, h.max, h.last)
       IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.sum, EXCLUDED.min, EXCLUDED.max, EXCLUDED.last)
 """
+
+
+def _upsert_hours_sql(conn: psycopg.Connection[Any]) -> str:
+    """UPSERT_HOURS for this database's engine; interval metrics count in the hour they end in."""
+    attributed = rollup_time_sql()
+    return UPSERT_HOURS.format(
+        bucket=db.bucket_sql(db.readings_engine(conn), "1 hour", attributed),
+        attributed=attributed,
+    )
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,7 @@ def rollup_range(conn: psycopg.Connection[Any], start: datetime, end: datetime) 
     backfill, e.g. after loading history straight into ``readings``); returns rows changed.
     ``start`` and ``end`` should be UTC hour boundaries."""
     with conn.transaction():
-        sql = UPSERT_HOURS.format(bucket=db.bucket_sql(db.readings_engine(conn), "1 hour"))
+        sql = _upsert_hours_sql(conn)
         return conn.execute(sql, {"start": start, "end": end}).rowcount
 
 
@@ -86,7 +97,7 @@ def refresh_rollups(conn: psycopg.Connection[Any], now: datetime,
     """Recompute every hour that received readings since the last run, in one transaction."""
     keep_after = now - timedelta(days=settings.raw_days)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        sql = UPSERT_HOURS.format(bucket=db.bucket_sql(db.readings_engine(conn), "1 hour"))
+        sql = _upsert_hours_sql(conn)
         # only rows committed before this statement are taken; later ones wait for the next run
         hours = [r["hour"] for r in cur.execute(
             "DELETE FROM readings_dirty_hours RETURNING hour").fetchall()]

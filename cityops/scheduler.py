@@ -132,8 +132,10 @@ class Scheduler:
                                      "hourly_deleted": run.hourly_deleted})
 
     def _water_history(self) -> None:
+        now = datetime.now(UTC)
         with self._pool.connection() as conn:
-            meters = water_history.refresh_history(conn, datetime.now(UTC),
+            retention.refresh_rollups(conn, now, self._settings.retention)  # the history's source
+            meters = water_history.refresh_history(conn, now,
                                                    self._settings.detection.water.history_days)
         log.info("water history refreshed", extra={"meters": meters})
 

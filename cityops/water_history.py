@@ -1,13 +1,14 @@
 """Water meters' hourly history: the input of each household's water-use baseline.
 
-:func:`refresh_history` sums every water meter's readings per hour over the last ``days`` days
-into ``water_history`` (one row per meter: a regular array of hourly litres, NULL where nothing
+:func:`refresh_history` copies every water meter's hourly rollups (``readings_hourly``, kept
+``retention.hourly_days``, longer than the raw readings) over the last ``days`` days into
+``water_history`` (one row per meter: a regular array of hourly litres, NULL where nothing
 was reported); the scheduler runs it every ``detection.water.refresh_hours``. The detectors
 (wired in ``cityops.cli.water_rules``) fit the baseline from that array, so a batch of readings
 never scans weeks of raw readings. An hour is the hour a reading's interval ended in: the
 15-minute readings at 07:15, 07:30, 07:45 and 08:00 make the hour ending 08:00.
 
-Hours are bucketed with ``time_bucket`` on TimescaleDB and ``date_bin`` on plain PostgreSQL.
+The rollups (:mod:`cityops.retention`) count a litres reading in the hour its interval ended in.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-
-from cityops.db import bucket_sql, readings_engine
 
 HOUR = timedelta(hours=1)
 
@@ -47,15 +46,13 @@ def refresh_history(conn: psycopg.Connection[Any], now: datetime, days: int) -> 
     days (up to the latest complete hour); return how many meters were stored."""
     last = last_hour_end(now)
     first = last - timedelta(days=days) + HOUR
-    bucket = bucket_sql(readings_engine(conn), "1 hour", "r.ts - interval '1 microsecond'")
     rows = conn.execute(
-        f"""
+        """
         WITH sums AS (
-            SELECT r.device_id, {bucket} + interval '1 hour' AS hour_end, sum(r.value) AS litres
-            FROM readings r JOIN devices d ON d.id = r.device_id
-            WHERE d.kind = 'water_meter' AND r.metric = 'volume_l'
-              AND r.ts > %(first)s - interval '1 hour' AND r.ts <= %(last)s
-            GROUP BY 1, 2
+            SELECT h.device_id, h.hour + interval '1 hour' AS hour_end, h.sum AS litres
+            FROM readings_hourly h JOIN devices d ON d.id = h.device_id
+            WHERE d.kind = 'water_meter' AND h.metric = 'volume_l'
+              AND h.hour >= %(first)s - interval '1 hour' AND h.hour < %(last)s
         ), meters AS (SELECT DISTINCT device_id FROM sums)
         INSERT INTO water_history (device_id, first_hour_end, litres, computed_at)
         SELECT m.device_id, %(first)s, array_agg(s.litres ORDER BY g.hour_end), %(now)s

@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import args_row
 
 from cityops import db
-from cityops.readings import Reading
+from cityops.readings import Reading, rollup_time_sql
 from cityops.topics import Topics
 from ingest.payloads import Decoded, Rejection, StatusUpdate, decode_message
 
@@ -47,7 +47,8 @@ STAGING_TYPES = ["text", "text", "timestamptz", "float8", "timestamptz"]
 
 # New rows only come back; the devices they came from get last_seen, and battery_pct when a
 # battery reading is at least as recent as anything heard from the device before; the UTC hours
-# they fall in are queued for the hourly rollup (cityops.retention).
+# they count in (an interval metric: the hour its interval ends in) are queued for the hourly
+# rollup (cityops.retention).
 INSERT_READINGS = """
 WITH new AS (
     INSERT INTO readings (device_id, metric, ts, value, received_at)
@@ -69,10 +70,10 @@ WITH new AS (
     FROM seen s WHERE d.id = s.device_id
 ), dirty AS (
     INSERT INTO readings_dirty_hours (hour)
-    SELECT DISTINCT date_trunc('hour', ts, 'UTC') FROM new
+    SELECT DISTINCT date_trunc('hour', {rollup_time}, 'UTC') FROM new
 )
 SELECT device_id, metric, ts, value FROM new
-"""
+""".replace("{rollup_time}", rollup_time_sql())
 
 COPY_DEAD_LETTERS = (
     "COPY dead_letters (received_at, topic, payload, reason, device_id, code)"

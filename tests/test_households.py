@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from cityops import alerts, db, households, queries, tickets, water_history
+from cityops import alerts, db, households, queries, retention, tickets, water_history
 from cityops.cli.main import cli
 from cityops.cli.water_rules import water_rules
 from cityops.detection import DetectionPipeline, DeviceInfo, Window
@@ -41,15 +41,20 @@ def district_db(db_url: str):
 
 
 def store(url: str, meter: str, start: datetime, end: datetime, litres) -> list[Reading]:  # type: ignore[no-untyped-def]
-    """Store 15-minute readings of ``meter`` from ``start`` to ``end``; ``litres(t)`` each."""
+    """Store 15-minute readings of ``meter`` from ``start`` to ``end``; ``litres(t)`` each; the
+    hours they count in are queued for the rollup, as ingest does."""
     rows = []
     t = start
     while t <= end:
         rows.append(Reading(meter, "volume_l", t, float(litres(t))))
         t += STEP
+    hours = {(r.ts - timedelta(microseconds=1)).astimezone(UTC).replace(
+        minute=0, second=0, microsecond=0) for r in rows}
     with db.connect(url) as conn, conn.cursor() as cur:
         cur.executemany("INSERT INTO readings (device_id, metric, ts, value) VALUES (%s, %s, %s,"
                         " %s)", [tuple(r) for r in rows])
+        cur.executemany("INSERT INTO readings_dirty_hours (hour) VALUES (%s)",
+                        [(h,) for h in sorted(hours)])
     return rows
 
 
@@ -137,6 +142,7 @@ def test_history_refresh_gives_the_household_its_own_baseline(district_db) -> No
     start = NOW - timedelta(days=20)
     store(url, meter["id"], start, NOW, ordinary)
     with db.connect(url) as conn:
+        retention.refresh_rollups(conn, NOW.astimezone(UTC), Settings().retention)
         stored = water_history.refresh_history(conn, NOW.astimezone(UTC), days=56)
         assert stored == 1
         (history,) = water_history.histories(conn)
@@ -171,6 +177,7 @@ def test_a_water_ticket_shows_today_against_the_usual_range(district_db) -> None
     url, _district, meter = district_db
     store(url, meter["id"], NOW - timedelta(days=20), NOW, ordinary)
     with db.connect(url) as conn:
+        retention.refresh_rollups(conn, NOW.astimezone(UTC), Settings().retention)
         water_history.refresh_history(conn, NOW.astimezone(UTC), days=56)
         signal = alerts.AlertSignal(meter["id"], "water_silence", "high", "No water used since",
                                     NOW, meter["grid_code"], meter["lon"], meter["lat"])

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from cityops import db, retention
+from cityops.readings import rollup_time_sql
 from cityops.settings import RetentionSettings
 
 pytestmark = pytest.mark.integration
@@ -38,13 +39,14 @@ def conn(db_url: str) -> Any:
 
 
 def insert(conn: psycopg.Connection[Any], rows: list[tuple[str, str, datetime, float]]) -> None:
-    """Store readings the way ingest does: the reading and its hour in the dirty list."""
+    """Store readings the way ingest does: the reading and the hour it counts in, dirty."""
     with conn.transaction():
         for device_id, metric, ts, value in rows:
             conn.execute("INSERT INTO readings (device_id, metric, ts, value)"
                          " VALUES (%s, %s, %s, %s)", (device_id, metric, ts, value))
-            conn.execute("INSERT INTO readings_dirty_hours (hour)"
-                         " VALUES (date_trunc('hour', %s::timestamptz, 'UTC'))", (ts,))
+            conn.execute("INSERT INTO readings_dirty_hours (hour) SELECT date_trunc('hour', "
+                         + rollup_time_sql("%(ts)s::timestamptz", "%(metric)s::text") + ", 'UTC')",
+                         {"ts": ts, "metric": metric})
 
 
 def hourly(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -54,8 +56,9 @@ def hourly(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 
 def test_rollups_are_correct_incremental_and_idempotent(conn: psycopg.Connection[Any]) -> None:
+    # litres readings cover the 15 minutes before them: 00:15 ... 01:00 make the hour 00:00
     insert(conn, [("wm-1", "volume_l", HOUR0 + timedelta(minutes=m), v)
-                  for m, v in ((0, 2.0), (15, 0.0), (30, 7.5), (45, 1.0))])
+                  for m, v in ((15, 2.0), (30, 0.0), (45, 7.5), (60, 1.0))])
     insert(conn, [("wm-1", "volume_l", HOUR0 + H + timedelta(minutes=5), 3.0),
                   ("fg-1", "depth_mm", HOUR0 + H + timedelta(minutes=59, seconds=59), 40.0),
                   ("fg-1", "depth_mm", HOUR0 + H + timedelta(minutes=1), 10.0)])
@@ -80,6 +83,16 @@ def test_rollups_are_correct_incremental_and_idempotent(conn: psycopg.Connection
     ]
     assert retention.hourly_series(conn, "wm-1", "volume_l", HOUR0 + H, HOUR0 + 2 * H)[0][
         "hour"] == HOUR0 + H
+
+
+def test_interval_readings_count_in_the_hour_their_interval_ends_in(
+    conn: psycopg.Connection[Any],
+) -> None:
+    eight = HOUR0 + 8 * H
+    insert(conn, [("wm-1", "volume_l", eight, 5.0), ("fg-1", "depth_mm", eight, 30.0)])
+    run = retention.refresh_rollups(conn, NOW + 8 * H, SETTINGS)
+    assert run.hours == [eight - H, eight]
+    assert [(r[0], r[2]) for r in hourly(conn)] == [("fg-1", eight), ("wm-1", eight - H)]
 
 
 def test_ingest_writes_the_dirty_hours(conn: psycopg.Connection[Any], db_url: str) -> None:
