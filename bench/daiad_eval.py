@@ -45,6 +45,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cityops.cli.water_rules import water_config
+from cityops.detection import LOOKBACK
 from cityops.settings import Settings
 from models import water_use
 from models.decisions import Decision
@@ -59,7 +60,7 @@ from models.water_baselines import (
     unusual_day_scores,
 )
 
-WINDOW_H = 30  # the detection pipeline's lookback for water meters
+WINDOW_H = int(LOOKBACK["water_meter"] / timedelta(hours=1))  # the pipeline's lookback, hours
 MONTH_DAYS = 30.44
 ABSENCE_H = 24  # a silence longer than this in the real traces: the household was away
 NATURAL_H = (10, 12, 24)  # lengths of the real traces' own silences to count
