@@ -34,6 +34,7 @@ from cityops.topics import Topics
 
 log = logging.getLogger(__name__)
 
+DEVICE_CACHE_SECONDS = 300.0  # a device's label, place and thresholds are re-read this often
 CAMERA_CACHE_SECONDS = 600.0  # cameras rarely move: look them up once per device and 10 min
 # How far back each kind's detectors look (covers the longest rule of the kind).
 LOOKBACK: dict[str, timedelta] = {
@@ -114,6 +115,7 @@ class DetectionPipeline:
         self._topics = Topics(settings.topic_prefix)
         self._queue: queue.Queue[list[Reading] | None] = queue.Queue()
         self._devices: dict[str, DeviceInfo] = {}
+        self._devices_loaded = time.monotonic()
         self._cameras: dict[str, tuple[float, Any]] = {}
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
@@ -224,6 +226,9 @@ class DetectionPipeline:
         return cached[1]
 
     def _device_info(self, conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, DeviceInfo]:
+        if time.monotonic() - self._devices_loaded > DEVICE_CACHE_SECONDS:  # pick up new config
+            self._devices.clear()
+            self._devices_loaded = time.monotonic()
         missing = [i for i in ids if i not in self._devices]
         if missing:
             for row in conn.execute(
