@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 from cityops import alerts, dispatch, tickets
 from cityops.cameras import NEAR_ALERT_KINDS, cameras_within
 from cityops.grids import GridIndex
-from cityops.readings import Reading
+from cityops.readings import METRICS, Reading
 from cityops.settings import Settings
 from cityops.topics import Topics
 
@@ -252,11 +252,12 @@ class DetectionPipeline:
         for kind, ids in by_kind.items():
             lookback = LOOKBACK.get(kind, timedelta(hours=1))
             since = min(latest[i] for i in ids) - lookback
-            rows = conn.execute(
+            metrics = [m for m in METRICS[kind] if m != "battery_pct"]
+            rows = conn.execute(  # device, metric and time: the primary key's order
                 "SELECT device_id, metric, ts, value FROM readings"
-                " WHERE device_id = ANY(%s) AND ts > %s AND metric <> 'battery_pct'"
+                " WHERE device_id = ANY(%s) AND metric = ANY(%s) AND ts > %s"
                 " ORDER BY device_id, ts",
-                (ids, since),
+                (ids, metrics, since),
             )
             times: dict[str, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
             values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

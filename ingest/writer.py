@@ -1,13 +1,16 @@
 """The batching writer: decode queued MQTT messages, store a batch in one transaction, then ack.
 
-One thread takes :class:`Delivery` items from a queue, gathers up to ``batch_size`` of them or
-whatever arrived within ``batch_ms`` of the first, decodes them (:mod:`ingest.payloads`) and, in ONE
-transaction, binary-COPYs the readings into a temporary staging table, inserts them into
-``readings`` with ``ON CONFLICT DO NOTHING`` (a redelivered or repeated reading changes nothing and
-only new rows come back), stores dead letters and updates the devices' last_seen, battery and
-online state. Only after COMMIT are the messages acknowledged to the broker, and only then is the
-``on_committed`` hook called with the new readings. While the database is unreachable the batch is
-retried with backoff and nothing is acknowledged, so the broker keeps (and later redelivers) it.
+Two threads form a pipeline. The decoder takes :class:`Delivery` items from a queue, gathers up
+to ``batch_size`` of them or whatever arrived within ``batch_ms`` of the first and decodes them
+(:mod:`ingest.payloads`) while the writer stores the batch before it, so Python's work on one
+batch overlaps PostgreSQL's on the other. The writer stores a batch in ONE transaction: it
+binary-COPYs the readings into a temporary staging table, inserts them into ``readings`` with
+``ON CONFLICT DO NOTHING`` (a redelivered or repeated reading changes nothing and only new rows
+come back), stores dead letters and updates the devices' last_seen, battery and online state.
+Only after COMMIT are the messages acknowledged to the broker, batch after batch in the order
+they arrived, and only then is the ``on_committed`` hook called with the new readings. The
+decoder runs at most one batch ahead. While the database is unreachable the batch is retried
+with backoff and nothing is acknowledged, so the broker keeps (and later redelivers) it.
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ WITH new AS (
 SELECT device_id, metric, ts, value FROM new
 """.replace("{rollup_time}", rollup_time_sql())
 
+# readings.device_id has no foreign key (migration 0005): this keeps the batch's devices
+# from being deleted until COMMIT, and a trigger on devices refuses to delete one with readings.
+LOCK_DEVICES = "SELECT id FROM devices WHERE id = ANY(%s) FOR KEY SHARE"
+
 COPY_DEAD_LETTERS = (
     "COPY dead_letters (received_at, topic, payload, reason, device_id, code)"
     " FROM STDIN (FORMAT BINARY)"
@@ -118,6 +125,22 @@ class Counters:
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
         return asdict(self)
+
+
+class DevicesGone(Exception):
+    """Devices a batch has readings of were deleted after the registry was loaded."""
+
+    def __init__(self, device_ids: list[str]) -> None:
+        super().__init__(f"device(s) {', '.join(device_ids)} are no longer registered")
+        self.device_ids = device_ids
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """A batch as received and as decoded, on its way from the decoder to the writer."""
+
+    batch: list[Delivery]
+    decoded: list[Decoded]
 
 
 @dataclass(slots=True)
@@ -183,15 +206,22 @@ class BatchWriter:
         self._batch_s = batch_ms / 1000
         self._on_committed = on_committed
         self._queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
+        # decoded batches waiting for the writer; None ends the writer
+        self._decoded: queue.Queue[_Decoded | None] = queue.Queue(maxsize=1)
         self._registry = DeviceRegistry()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
         self._abandon = threading.Event()
+        self._writer_ended = threading.Event()
+        self._decoder = threading.Thread(
+            target=self._decode_loop, name="ingest-decoder", daemon=True
+        )
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
 
     def start(self) -> None:
-        """Connect, load the device registry and start the writer thread (raises if no database)."""
+        """Connect, load the device registry and start the threads (raises if no database)."""
         self._registry.load(self._connection())
         self._thread.start()
+        self._decoder.start()
         log.info("ingest writer started", extra={"devices": len(self._registry.kinds)})
 
     def submit(self, delivery: Delivery) -> None:
@@ -211,18 +241,42 @@ class BatchWriter:
             self._abandon.set()
             self._thread.join()
             log.warning("ingest writer stopped before the database took every queued message")
+        self._decoder.join()
         if self._conn is not None:
             self._conn.close()
 
-    def _run(self) -> None:
+    def _decode_loop(self) -> None:
+        """The decoder thread: gather and decode batches, hand them to the writer in order."""
         try:
             done = False
             while not done:
                 batch, done = self._collect()
-                if batch and not self._process(batch):
+                if batch and not self._hand_over(_Decoded(batch, self._decode_all(batch))):
+                    return
+        except Exception:
+            log.critical("ingest decoder failed", exc_info=True)
+        self._hand_over(None)
+
+    def _hand_over(self, item: _Decoded | None) -> bool:
+        """Queue for the writer, waiting while it is busy; False once the writer has ended."""
+        while not self._writer_ended.is_set():
+            try:
+                self._decoded.put(item, timeout=0.2)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _run(self) -> None:
+        """The writer thread: store, ack and report each decoded batch in turn."""
+        try:
+            while (item := self._decoded.get()) is not None:
+                if not self._process(item):
                     return
         except Exception:
             log.critical("ingest writer failed", exc_info=True)
+        finally:
+            self._writer_ended.set()
 
     def _collect(self) -> tuple[list[Delivery], bool]:
         """Wait for a first delivery, then take more until the batch is full or its time is up."""
@@ -242,12 +296,12 @@ class BatchWriter:
             batch.append(item)
         return batch, False
 
-    def _process(self, batch: list[Delivery]) -> bool:
+    def _process(self, item: _Decoded) -> bool:
         """Store one batch, then ack it and run the hook; False when abandoned at stop."""
-        new = self._commit(batch)
+        new = self._commit(item)
         if new is None:
             return False
-        self._ack(batch)
+        self._ack(item.batch)
         if self._on_committed is not None and new:
             try:
                 self._on_committed(new)
@@ -256,11 +310,15 @@ class BatchWriter:
         return True
 
     def _decode_all(self, batch: list[Delivery]) -> list[Decoded]:
-        decoded = [self._decode(d) for d in batch]
-        unknown = any(r.code == "unknown_device" for item in decoded for r in item.rejections)
+        return [self._decode(d) for d in batch]
+
+    def _redecode_if_unknown(self, item: _Decoded) -> list[Decoded]:
+        """The batch decoded again when it names an unknown device and the registry, reloaded
+        (rate-limited) on the writer's connection, may now know it."""
+        unknown = any(r.code == "unknown_device" for d in item.decoded for r in d.rejections)
         if unknown and self._registry.refresh_for_unknown(self._connection()):
-            decoded = [self._decode(d) for d in batch]
-        return decoded
+            return self._decode_all(item.batch)
+        return item.decoded
 
     def _decode(self, delivery: Delivery) -> Decoded:
         return decode_message(
@@ -268,20 +326,20 @@ class BatchWriter:
             self._topics,
         )
 
-    def _commit(self, batch: list[Delivery]) -> list[Reading] | None:
+    def _commit(self, item: _Decoded) -> list[Reading] | None:
         """Store the batch, retrying through database outages; None when abandoned at stop."""
         delay = RETRY_FIRST_S
         outage_since: float | None = None
         while True:
             try:
-                new = self._store(batch)
+                new = self._store(item)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self._drop_connection()
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.warning(
                         "database unavailable; holding messages unacknowledged and retrying",
-                        extra={"error": str(exc).strip(), "messages": len(batch)},
+                        extra={"error": str(exc).strip(), "messages": len(item.batch)},
                     )
                 if self._abandon.wait(delay):
                     return None
@@ -294,14 +352,14 @@ class BatchWriter:
                 )
             return new
 
-    def _store(self, batch: list[Delivery]) -> list[Reading]:
+    def _store(self, item: _Decoded) -> list[Reading]:
         """One transaction for the batch; a batch the database refuses is stored message by
         message, each refused message becoming a dead letter."""
-        decoded = self._decode_all(batch)
+        batch = item.batch
+        decoded = self._redecode_if_unknown(item)
         conn = self._connection()
         try:
-            with conn.transaction():
-                written = self._write(conn, batch, decoded)
+            written = self._write_batch(conn, batch, decoded)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             raise
         except psycopg.Error as exc:
@@ -319,6 +377,23 @@ class BatchWriter:
         counters.status_updates += written.status_updates
         return written.new
 
+    def _write_batch(
+        self, conn: psycopg.Connection[Any], batch: list[Delivery], decoded: list[Decoded]
+    ) -> _Written:
+        """The batch in one transaction; if some of its devices were deleted since the registry
+        was loaded, reload it and write the batch again, their messages now dead letters."""
+        try:
+            with conn.transaction():
+                return self._write(conn, batch, decoded)
+        except DevicesGone as gone:
+            log.warning(
+                "devices deleted since the registry was loaded; their messages become dead letters",
+                extra={"devices": gone.device_ids},
+            )
+            self._registry.load(conn)
+            with conn.transaction():
+                return self._write(conn, batch, self._decode_all(batch))
+
     def _write_one_by_one(self, conn: psycopg.Connection[Any], batch: list[Delivery]) -> _Written:
         written = _Written()
         with conn.transaction():
@@ -330,7 +405,7 @@ class BatchWriter:
                         written.add(self._write(conn, [delivery], [decoded]))
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     raise
-                except psycopg.Error as exc:
+                except (psycopg.Error, DevicesGone) as exc:
                     reason = f"the database refused this message: {str(exc).strip()}"
                     rejection = Rejection("refused_by_database", reason, delivery.payload)
                     refused = Decoded(delivery.topic, decoded.device_id, rejections=[rejection])
@@ -362,6 +437,8 @@ class BatchWriter:
                         latest = statuses.get(status.device_id)
                         if latest is None or latest.ts <= status.ts:
                             statuses[status.device_id] = status
+            if staged:
+                self._lock_devices(conn, decoded)
             # binary results: the new rows come back about a third faster than as text
             new: list[Reading] = (
                 cur.execute(INSERT_READINGS, binary=True).fetchall() if staged else []
@@ -378,6 +455,16 @@ class BatchWriter:
                     [s.ts for s in updates], [s.battery_pct for s in updates],
                 ))
         return _Written(new, staged - len(new), len(dead), len(statuses))
+
+    @staticmethod
+    def _lock_devices(conn: psycopg.Connection[Any], decoded: list[Decoded]) -> None:
+        """Lock the batch's devices against deletion until COMMIT (what a foreign key's check
+        does per row, here once per batch); raise DevicesGone if some no longer exist."""
+        ids = list({r.device_id for item in decoded for r in item.readings})
+        found = conn.execute(LOCK_DEVICES, (ids,)).fetchall()
+        gone = set(ids).difference(row["id"] for row in found)
+        if gone:
+            raise DevicesGone(sorted(gone))
 
     def _connection(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is None or self._conn.closed:

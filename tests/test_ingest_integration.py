@@ -253,7 +253,7 @@ def test_newly_registered_device_is_accepted_and_an_unknown_one_dead_lettered(
     assert device_id == "fg-404" and "is not registered" in reason
 
 
-def test_a_batch_the_database_refuses_is_stored_message_by_message(
+def test_readings_of_a_device_deleted_since_the_registry_loaded_become_dead_letters(
     make_service: Callable[..., IngestService], publisher: Publisher, devices: str
 ) -> None:
     service = make_service(batch_ms=300)
@@ -265,6 +265,34 @@ def test_a_batch_the_database_refuses_is_stored_message_by_message(
     assert [r[0] for r in stored(devices)] == ["fg-1"]
     [(device_id, reason)] = sql(devices, "SELECT device_id, reason FROM dead_letters")
     assert device_id == "wm-1" and "is not registered" in reason
+
+
+def test_a_batch_the_database_refuses_is_stored_message_by_message(
+    make_service: Callable[..., IngestService], publisher: Publisher, devices: str
+) -> None:
+    # a rule of the database's own that ingest does not know, as an operator might add one
+    sql(devices, "ALTER TABLE readings ADD CONSTRAINT no_13 CHECK (value <> 13)")
+    service = make_service(batch_ms=300)
+    publisher.send("water_meter", "wm-1", reading(0, volume_l=13))
+    publisher.send("flood_gauge", "fg-1", reading(0, depth_mm=1))
+    wait_until(lambda: service.counters()["readings_stored"] + service.counters()["dead_letters"]
+               == 2)
+    assert [r[0] for r in stored(devices)] == ["fg-1"]
+    [(device_id, code, reason)] = sql(devices, "SELECT device_id, code, reason FROM dead_letters")
+    assert device_id == "wm-1" and code == "refused_by_database" and "no_13" in reason
+
+
+def test_a_device_with_readings_cannot_be_deleted_or_renamed(
+    make_service: Callable[..., IngestService], publisher: Publisher, devices: str
+) -> None:
+    service = make_service()
+    publisher.send("flood_gauge", "fg-1", reading(0, depth_mm=1))
+    wait_until(lambda: service.counters()["readings_stored"] == 1)
+    for statement in ("DELETE FROM devices WHERE id = 'fg-1'",
+                      "UPDATE devices SET id = 'fg-9' WHERE id = 'fg-1'"):
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="has readings"):
+            sql(devices, statement)
+    sql(devices, "DELETE FROM devices WHERE id = 'wm-1'")  # no readings: allowed
 
 
 def test_lost_database_connection_is_retried_without_losing_messages(
