@@ -13,13 +13,22 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from cityops.worktime import parse_working_hours
 
 
 class SettingsError(ValueError):
@@ -162,6 +171,74 @@ class DispatchSettings(BaseModel):
     resolve_hours_normal: int = Field(24, gt=0, description="other tickets must be resolved in")
 
 
+CALL_TYPES = ("consultation", "help", "complaint", "report", "suggestion")
+
+
+class CasesSettings(BaseModel):
+    """Case workflow: categories, working time and time limits (docs/cases.md)."""
+
+    categories_file: Path | None = Field(
+        None, description="case categories; unset -> the packaged cityops/data/case_categories.toml"
+    )
+    holidays_file: Path | None = Field(
+        None, description="holidays and make-up working days; unset -> cityops/data/holidays.toml"
+    )
+    working_hours: str = Field(
+        "09:00-12:00,13:30-17:30", description="working periods of a working day (local time)"
+    )
+    dispatch_hours: float = Field(
+        1.0, gt=0, description="accept + register + dispatch within (working hours)"
+    )
+    sign_hours: float = Field(1.0, gt=0, description="sign for within (working hours)")
+    duplicate_radius_m: float = Field(
+        50.0, ge=0, description="a report of the same category this close to an open case ..."
+    )
+    duplicate_hours: float = Field(
+        24.0, ge=0, description="... and this recent is linked to it, not dispatched twice"
+    )
+    max_open_per_worker: int = Field(
+        8, gt=0, description="a worker with this many open cases is overloaded and skipped"
+    )
+    escalate_street_after_min: int = Field(
+        30, ge=0, description="minutes after a missed limit: remind the street centre"
+    )
+    escalate_district_after_min: int = Field(
+        60, ge=0, description="minutes after a missed limit: remind the district centre"
+    )
+    bad_review_follow_up_days: int = Field(
+        5, gt=0, description="a bad review is followed up within (working days)"
+    )
+    call_type_days: dict[str, float] = Field(
+        {"consultation": 1, "help": 3, "complaint": 5, "report": 5, "suggestion": 15},
+        description="12345 hotline call types: handling limit in working days",
+    )
+
+    @field_validator("working_hours")
+    @classmethod
+    def _working_hours(cls, value: str) -> str:
+        parse_working_hours(value)
+        return value
+
+    @field_validator("call_type_days")
+    @classmethod
+    def _call_types(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(CALL_TYPES):
+            raise ValueError(
+                f"needs exactly the call types {', '.join(CALL_TYPES)}, got {sorted(value)}"
+            )
+        if any(days <= 0 for days in value.values()):
+            raise ValueError(f"every limit must be more than 0 working days, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _escalation_order(self) -> CasesSettings:
+        if self.escalate_district_after_min <= self.escalate_street_after_min:
+            raise ValueError(
+                "escalate_district_after_min must be later than escalate_street_after_min"
+            )
+        return self
+
+
 class DeviceHealthSettings(BaseModel):
     """Silent devices (docs/operations.md, "Device health"); ``devices.config`` key
     ``reporting_interval_s`` overrides the interval of one device."""
@@ -225,6 +302,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="structured JSON logs on stderr")
     detection: DetectionSettings = DetectionSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    cases: CasesSettings = CasesSettings()
     device_health: DeviceHealthSettings = DeviceHealthSettings()
     retention: RetentionSettings = RetentionSettings()
 
