@@ -2,7 +2,9 @@
 
 Roles: ``operations`` (wall screen, all tickets), ``grid_worker`` (own and own cell's tickets),
 ``civil_affairs`` (the only role that sees residents' personal details; every view is audited),
-``admin`` (loads data, watches device health). Passwords are stored as werkzeug scrypt hashes.
+``admin`` (loads data, watches device health), ``hotline`` (12345 operators: file cases from calls,
+see the callers' names and phones, record ratings), ``supervisor`` (verifies handled cases, decides
+appeals of bad reviews). Passwords are stored as werkzeug scrypt hashes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import psycopg
 from werkzeug.security import check_password_hash, generate_password_hash
 
-ROLES = ("operations", "grid_worker", "civil_affairs", "admin")
+ROLES = ("operations", "grid_worker", "civil_affairs", "admin", "hotline", "supervisor")
 
 
 @dataclass(frozen=True)
@@ -35,21 +37,30 @@ def create_user(
     role: str,
     password: str,
     worker_id: str | None = None,
+    cell_code: str | None = None,
 ) -> User:
-    """Create a user (or reset an existing one's password and role); link a grid worker."""
+    """Create a user (or reset an existing one's password and role); link a grid worker.
+
+    ``cell_code``: the centre an operations or supervisor user belongs to (a street's code: that
+    street's cases; None or the district's code: all cases). A grid worker's cell is its worker's.
+    """
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if len(password) < 8:
         raise ValueError("a password needs at least 8 characters")
     if (role == "grid_worker") != (worker_id is not None):
         raise ValueError("a grid_worker user needs a worker id, and only a grid_worker has one")
+    if cell_code is not None and role not in ("operations", "supervisor"):
+        raise ValueError("only an operations or supervisor user belongs to a centre (cell code)")
     conn.execute(
         """
-        INSERT INTO users (username, display_name, role, password_hash) VALUES (%s, %s, %s, %s)
+        INSERT INTO users (username, display_name, role, password_hash, cell_code)
+        VALUES (%s, %s, %s, %s, %s)
         ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name,
-            role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, active = true
+            role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, active = true,
+            cell_code = EXCLUDED.cell_code
         """,
-        (username, display_name, role, generate_password_hash(password)),
+        (username, display_name, role, generate_password_hash(password), cell_code),
     )
     if worker_id is not None:
         updated = conn.execute(
@@ -65,7 +76,8 @@ def create_user(
 def get_user(conn: psycopg.Connection[Any], username: str) -> User | None:
     """The active user of that name, with the linked worker if any."""
     row = conn.execute(
-        "SELECT u.username, u.display_name, u.role, w.id AS worker_id, w.cell_code"
+        "SELECT u.username, u.display_name, u.role, w.id AS worker_id,"
+        " COALESCE(w.cell_code, u.cell_code) AS cell_code"
         " FROM users u LEFT JOIN workers w ON w.username = u.username"
         " WHERE u.username = %s AND u.active",
         (username,),

@@ -26,12 +26,15 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
 PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_favicon")
-LANDING = {"operations": "/", "admin": "/", "grid_worker": "/worker", "civil_affairs": "/civil"}
+LANDING = {"operations": "/", "admin": "/", "grid_worker": "/worker", "civil_affairs": "/civil",
+           "hotline": "/hotline", "supervisor": "/verify"}
 ROLE_NAMES = {
     "operations": "Operations centre",
     "admin": "Administrator",
     "grid_worker": "Grid worker",
     "civil_affairs": "Civil affairs",
+    "hotline": "12345 hotline",
+    "supervisor": "Supervisor",
 }
 
 LOGIN_PAGE = """<!doctype html>

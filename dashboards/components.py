@@ -49,10 +49,12 @@ ACTION_LABELS = {
     "resolved": "Resolved", "closed": "Close", "cancelled": "Cancel ticket",
 }
 NAV = {
-    "operations": [("Wall", "/")],
+    "operations": [("Wall", "/"), ("Verify", "/verify")],
     "admin": [("Wall", "/"), ("Admin", "/admin")],
-    "grid_worker": [("My tickets", "/worker")],
+    "grid_worker": [("My tickets", "/worker"), ("Verify", "/verify")],
     "civil_affairs": [("Households", "/civil")],
+    "hotline": [("Hotline", "/hotline")],
+    "supervisor": [("Verify", "/verify")],
 }
 
 

@@ -35,7 +35,8 @@ from cityops.topics import Topics
 from cityops.users import create_user
 
 ROLE_LOGINS = [("ops", "Operations centre", "operations"), ("admin", "Administrator", "admin"),
-               ("civil", "Civil affairs", "civil_affairs")]
+               ("civil", "Civil affairs", "civil_affairs"), ("hotline", "12345 hotline", "hotline"),
+               ("supervisor", "Supervisor", "supervisor")]
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,10 @@ def ensure_users(url: str, creds: dict[str, Any], worker_ids: list[str]) -> list
     logins = []
     with db.connect(url) as conn:
         for name, display, role in ROLE_LOGINS:
-            create_user(conn, name, display, role, creds["passwords"][name])
-            logins.append((name, role, creds["passwords"][name]))
+            # setdefault: a data dir from before a role was added gets its password now
+            password = creds["passwords"].setdefault(name, secrets.token_urlsafe(9))
+            create_user(conn, name, display, role, password)
+            logins.append((name, role, password))
         for worker_id in worker_ids:
             username = worker_id.lower()
             password = creds["passwords"].setdefault(username, secrets.token_urlsafe(9))

@@ -124,21 +124,23 @@ def district_load(ctx: click.Context, seed: int, full: bool,
 
 @cli.command("user")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["operations", "grid_worker", "civil_affairs", "admin"]),
-              required=True)
+@click.option("--role", required=True, type=click.Choice(
+    ["operations", "grid_worker", "civil_affairs", "admin", "hotline", "supervisor"]))
 @click.option("--name", "display_name", default=None, help="Display name (default: username).")
 @click.option("--worker", "worker_id", default=None, help="Worker id, for a grid_worker.")
+@click.option("--cell", "cell_code", default=None,
+              help="Street centre's grid code of an operations or supervisor user (default: all).")
 @click.password_option(envvar="CITYOPS_NEW_PASSWORD")
 @click.pass_context
 def user_add(ctx: click.Context, username: str, role: str, display_name: str | None,
-             worker_id: str | None, password: str) -> None:
+             worker_id: str | None, cell_code: str | None, password: str) -> None:
     """Create a user or reset their password (password from a prompt or CITYOPS_NEW_PASSWORD)."""
     from cityops.users import create_user
 
     with db.connect(_database_url(_settings(ctx))) as conn:
         try:
             user = create_user(conn, username, display_name or username, role, password,
-                               worker_id)
+                               worker_id, cell_code)
         except ValueError as exc:
             fail(str(exc))
     click.echo(f"user {user.username} ({user.role}) saved")
