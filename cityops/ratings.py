@@ -7,7 +7,8 @@
 - Re-rating writes a **new row**; the latest rating of a case is the one that counts.
 - The handling side (operations, or the grid worker who had the case) may **appeal** a bad review;
   a supervisor or an administrator decides: the bad review is either *upheld* (it stands) or
-  *overturned* (it does not count against satisfaction, see :func:`satisfaction`).
+  *overturned*: it needs no follow-up and does not count against satisfaction (the metrics of
+  :mod:`cityops.case_metrics` take a case's latest rating that is not an overturned bad review).
 
 Every step is an event on the case's timeline (kinds ``rating``, ``follow_up``, ``appeal``),
 written in the same transaction as the change.
@@ -15,7 +16,6 @@ written in the same transaction as the change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -82,25 +82,6 @@ class Rating:
             return "overturned"
         assert self.follow_up_due_at is not None
         return "overdue" if self.follow_up_due_at < now else "due"
-
-
-@dataclass(frozen=True)
-class Satisfaction:
-    """Satisfaction of a set of cases by their latest ratings.
-
-    ``rate`` = satisfied / (rated - overturned): a bad review overturned on appeal is left out of
-    both counts (it counts neither for nor against); None when nothing counts.
-    """
-
-    rated: int
-    satisfied: int
-    bad: int
-    overturned: int
-
-    @property
-    def rate(self) -> float | None:
-        counted = self.rated - self.overturned
-        return self.satisfied / counted if counted else None
 
 
 _COLUMNS = (
@@ -329,21 +310,3 @@ def overdue_follow_ups(conn: psycopg.Connection[Any], now: datetime) -> list[Rat
         (now,),
     ).fetchall()
     return [_rating(r) for r in rows]
-
-
-def satisfaction(conn: psycopg.Connection[Any], ticket_ids: Sequence[int]) -> Satisfaction:
-    """Satisfaction of these cases by their latest ratings: score 3-5 is satisfied; a bad review
-    overturned on appeal counts neither way."""
-    row = conn.execute(
-        """
-        SELECT count(*) AS rated,
-               count(*) FILTER (WHERE score >= 3) AS satisfied,
-               count(*) FILTER (WHERE score <= 2) AS bad,
-               count(*) FILTER (WHERE score <= 2 AND appeal_status = 'overturned') AS overturned
-        FROM (SELECT DISTINCT ON (ticket_id) score, appeal_status FROM case_ratings
-              WHERE ticket_id = ANY(%s) ORDER BY ticket_id, at DESC, id DESC) latest
-        """,
-        (list(ticket_ids),),
-    ).fetchone()
-    assert row is not None
-    return Satisfaction(row["rated"], row["satisfied"], row["bad"], row["overturned"])
