@@ -3,8 +3,9 @@
 The ingest writer hands every batch of newly stored readings to :meth:`DetectionPipeline.submit`;
 a worker thread loads the recent window of each touched device from the database and calls the
 injected ``evaluate`` function (the composition root wires in the pure detectors of ``models``).
-Decisions become alerts; a newly opened alert opens a ticket that is placed and dispatched by grid
-in the same transaction, and the notifier sends the dispatch afterwards.
+Decisions become alerts; a newly opened alert opens a case (accepted and registered by the system,
+with its dispatch limit) that is placed and dispatched by grid in the same transaction, and the
+notifier sends the dispatch afterwards.
 
 Because each evaluation reads the device's window from the database, a crash between the ingest
 commit and detection is healed by the device's next reading.
@@ -27,6 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from cityops import alerts, dispatch, tickets
 from cityops.cameras import NEAR_ALERT_KINDS, cameras_within
+from cityops.case_clock import CaseClock
 from cityops.grids import GridIndex
 from cityops.readings import METRICS, Reading
 from cityops.settings import Settings
@@ -113,6 +115,7 @@ class DetectionPipeline:
         self._evaluate = evaluate
         self._after_commit = after_commit
         self._topics = Topics(settings.topic_prefix)
+        self._clock = CaseClock.from_settings(settings)
         self._queue: queue.Queue[list[Reading] | None] = queue.Queue()
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded = time.monotonic()
@@ -288,18 +291,16 @@ class DetectionPipeline:
             self.stats.alerts_repeated += 1
             return
         self.stats.alerts_opened += 1
-        limits = self._settings.dispatch
         urgent = tickets.SEVERITY_PRIORITY[d.severity] == "urgent"
         ticket_id = tickets.create_for_alert(
             conn, outcome.alert_id,
-            ack_minutes=limits.ack_minutes_urgent if urgent else limits.ack_minutes_normal,
-            resolve_hours=limits.resolve_hours_urgent if urgent else limits.resolve_hours_normal,
+            dispatch_due_at=self._clock.dispatch_due(d.observed_at, urgent),
         )
         if ticket_id is None:
             return
         self.stats.tickets_opened += 1
         assignment = dispatch.assign_ticket(
-            conn, ticket_id, self._index, self._settings.tz, self._topics, d.observed_at
+            conn, ticket_id, self._index, self._clock, self._topics, d.observed_at
         )
         if assignment.worker_id:
             self.stats.tickets_dispatched += 1

@@ -8,9 +8,11 @@ Privacy: the wall-screen, ticket and worker queries never read the ``households`
 messages and device labels are device-based. Only :func:`elderly_alone_water_alerts` returns
 residents' personal details, and the caller must write each view of it to the audit log.
 
-A ticket is *overdue* when it still awaits acknowledgement (``new``/``dispatched``) after
-``ack_due_at``, or is still being worked on (up to ``arrived``) after ``due_at``. A ``resolved``
-ticket waits for the operations centre to close it and is not overdue.
+A case is *overdue* when the limit of its current stage has passed: ``dispatch_due_at`` while it
+waits to be accepted, registered and dispatched (``reported``, ``accepted``, ``registered``,
+``returned``), ``ack_due_at`` while it waits to be signed for (``dispatched``), ``due_at`` while it
+is being handled (``signed_for``, ``in_progress``, ``postponed``, ``rework``). A ``handled`` case
+waits for verification and a ``verified`` one for closing: no limit runs.
 """
 
 from __future__ import annotations
@@ -21,23 +23,30 @@ from typing import Any
 import psycopg
 
 from cityops.alerts import SEVERITIES
-from cityops.tickets import OPEN_STATES
+from cityops.tickets import OPEN_STATES, WORKER_STATES
 from cityops.topics import DEVICE_KINDS
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-WORKER_STATES = ("dispatched", "acknowledged", "arrived")
 PRIORITY_ORDER = ["urgent", "normal", "low"]
+# The stage whose limit runs, by state (see the module docstring).
+STAGE_STATES = {
+    "dispatch": ("reported", "accepted", "registered", "returned"),
+    "sign": ("dispatched",),
+    "handle": ("signed_for", "in_progress", "postponed", "rework"),
+}
+_IN = {stage: ", ".join(f"'{s}'" for s in states) for stage, states in STAGE_STATES.items()}
+_DEADLINE = f"""CASE WHEN t.status IN ({_IN['dispatch']}) THEN t.dispatch_due_at
+         WHEN t.status IN ({_IN['sign']}) THEN t.ack_due_at
+         WHEN t.status IN ({_IN['handle']}) THEN t.due_at END"""
 
-# The deadline that matters now, and whether it has passed (see the module docstring).
-DEADLINE_SQL = """
-    CASE WHEN t.status IN ('new', 'dispatched') THEN LEAST(t.ack_due_at, t.due_at)
-         WHEN t.status IN ('acknowledged', 'arrived') THEN t.due_at END AS deadline,
-    CASE WHEN t.status IN ('new', 'dispatched') THEN 'acknowledge'
-         WHEN t.status IN ('acknowledged', 'arrived') THEN 'resolve' END AS deadline_kind,
-    ((t.status IN ('new', 'dispatched') AND t.ack_due_at < %(now)s)
-      OR (t.status IN ('new', 'dispatched', 'acknowledged', 'arrived') AND t.due_at < %(now)s))
-      AS overdue
+# The deadline that matters now, its stage, and whether it has passed.
+DEADLINE_SQL = f"""
+    {_DEADLINE} AS deadline,
+    CASE WHEN t.status IN ({_IN['dispatch']}) THEN 'dispatch'
+         WHEN t.status IN ({_IN['sign']}) THEN 'sign'
+         WHEN t.status IN ({_IN['handle']}) THEN 'handle' END AS deadline_kind,
+    coalesce({_DEADLINE} < %(now)s, false) AS overdue
 """
 
 
@@ -173,12 +182,22 @@ def ticket_worker(conn: Conn, ticket_id: int) -> str | None:
 
 
 def ticket_detail(conn: Conn, ticket_id: int, now: datetime) -> dict[str, Any] | None:
-    """A ticket with its cell, worker, deadlines, alert and timeline (oldest event first)."""
+    """A case with its cell, worker, limits, the postponement waiting for a decision (None or
+    requested_by, requested_at, new_due_at as ISO text, reason), its alert and its timeline (oldest
+    event first: at, actor, role, kind, from and to state, note, photo ids). No reporter's
+    personal details."""
     ticket = conn.execute(
         f"""
         SELECT t.id, t.title, t.description, t.category, t.priority, t.status, t.grid_code,
                g.name AS cell, t.worker_id, w.name AS worker, t.assigned_reason, t.lon, t.lat,
-               t.created_at, t.updated_at, t.ack_due_at, t.due_at, t.closed_at, t.alert_id,
+               t.created_at, t.updated_at, t.dispatch_due_at, t.ack_due_at, t.due_at,
+               t.closed_at, t.alert_id, t.source, t.call_type, t.address, t.unit,
+               t.reported_by, t.fixed_on_spot, t.handled_by, t.handled_at, t.verified_by,
+               t.verified_at, t.duplicate_of, t.key_site_id,
+               (SELECT row_to_json(p) FROM (
+                    SELECT requested_by, requested_at, new_due_at, reason
+                    FROM case_postponements
+                    WHERE ticket_id = t.id AND decided_at IS NULL) p) AS postponement,
                {DEADLINE_SQL}
         FROM tickets t
         LEFT JOIN grids g ON g.code = t.grid_code
@@ -197,11 +216,27 @@ def ticket_detail(conn: Conn, ticket_id: int, now: datetime) -> dict[str, Any] |
             (ticket["alert_id"],),
         ).fetchone()
     events = conn.execute(
-        "SELECT at, actor, from_status, to_status, note FROM ticket_events"
+        "SELECT at, actor, from_status, to_status, note, kind, role, photos FROM ticket_events"
         " WHERE ticket_id = %s ORDER BY at, id",
         (ticket_id,),
     ).fetchall()
     return {**ticket, "alert": alert, "events": list(events)}
+
+
+def cell_workers(conn: Conn, cell_code: str | None) -> list[dict[str, Any]]:
+    """Active workers of a cell with how many cases they have in hand (dispatch by hand)."""
+    if cell_code is None:
+        return []
+    return list(
+        conn.execute(
+            """
+            SELECT w.id, w.name, (SELECT count(*) FROM tickets k WHERE k.worker_id = w.id
+                                  AND k.status = ANY(%s)) AS in_hand
+            FROM workers w WHERE w.active AND w.cell_code = %s ORDER BY w.id
+            """,
+            (list(WORKER_STATES), cell_code),
+        ).fetchall()
+    )
 
 
 def worker_tickets(conn: Conn, worker_id: str, now: datetime) -> list[dict[str, Any]]:

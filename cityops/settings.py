@@ -162,15 +162,6 @@ class DetectionSettings(BaseModel):
     water: WaterSettings = WaterSettings()
 
 
-class DispatchSettings(BaseModel):
-    """Time limits for the first ticket workflow."""
-
-    ack_minutes_urgent: int = Field(15, gt=0, description="urgent ticket must be acknowledged in")
-    ack_minutes_normal: int = Field(60, gt=0, description="other tickets must be acknowledged in")
-    resolve_hours_urgent: int = Field(2, gt=0, description="urgent ticket must be resolved in")
-    resolve_hours_normal: int = Field(24, gt=0, description="other tickets must be resolved in")
-
-
 CALL_TYPES = ("consultation", "help", "complaint", "report", "suggestion")
 
 
@@ -301,7 +292,6 @@ class Settings(BaseSettings):
     log_level: str = Field("WARNING", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(True, description="structured JSON logs on stderr")
     detection: DetectionSettings = DetectionSettings()
-    dispatch: DispatchSettings = DispatchSettings()
     cases: CasesSettings = CasesSettings()
     device_health: DeviceHealthSettings = DeviceHealthSettings()
     retention: RetentionSettings = RetentionSettings()
