@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -46,15 +47,20 @@ def connect(
     persistent: bool = False,
     timeout: float = 10.0,
     will: tuple[str, bytes] | None = None,
+    setup: Callable[[mqtt.Client], None] | None = None,
 ) -> mqtt.Client:
     """A connected client with its network loop running.
 
     Tries MQTT 5 first and falls back to 3.1.1 when the broker refuses it (amqtt).
     ``persistent`` keeps the session (queued QoS 1 messages) across reconnects and restarts.
+    ``setup`` configures the client before it connects (``on_message``, manual acks: messages of
+    a kept session may arrive right after the connection is accepted).
     """
     last_error: Exception | None = None
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(url, client_id, protocol, persistent, will)
+        if setup is not None:
+            setup(client)
         connected = threading.Event()
         outcome: dict[str, object] = {}
 

@@ -17,9 +17,8 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from cityops import device_health, dispatch, retention, water_history
+from cityops import device_health, escalation, retention, water_history
 from cityops.settings import Settings
-from cityops.tickets import record_event
 from cityops.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -43,25 +42,6 @@ def period_start(now: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
-def remind_overdue(conn: psycopg.Connection[Any], topics: Topics) -> list[int]:
-    """First step of escalation: remind the worker once of each dispatched ticket whose
-    acknowledgement is overdue (an event on the ticket and a fresh push to the phone)."""
-    rows = conn.execute(
-        """
-        SELECT t.id, t.worker_id, t.ack_due_at FROM tickets t
-        WHERE t.status = 'dispatched' AND t.ack_due_at < now() AND t.worker_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id
-                          AND e.note LIKE 'reminder:%%')
-        ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
-        """
-    ).fetchall()
-    for row in rows:
-        record_event(conn, row["id"], "system", "dispatched", "dispatched",
-                     f"reminder: not acknowledged by {row['ack_due_at']:%H:%M %Z}")
-        dispatch.queue_worker_update(conn, row["worker_id"], topics, row["id"], "reminder")
-    return [r["id"] for r in rows]
-
-
 class Scheduler:
     """The periodic jobs of CityOps on one BackgroundScheduler (UTC)."""
 
@@ -77,8 +57,9 @@ class Scheduler:
         )
         # sending the outbox is safe to run anywhere at any time (rows are locked SKIP LOCKED)
         self._scheduler.add_job(send_dispatches, "interval", seconds=5, id="dispatch-outbox")
-        self._scheduler.add_job(self._once("overdue-reminders", 60, self._reminders), "interval",
-                                seconds=60, id="overdue-reminders")
+        # late cases: worker, street centre, district centre (cityops.escalation)
+        self._scheduler.add_job(self._once("escalation", 60, self._escalate), "interval",
+                                seconds=60, id="escalation")
         # device health and storage upkeep (cityops.device_health, cityops.retention)
         every = settings.device_health.check_seconds
         self._scheduler.add_job(self._once("silent-devices", every, self._silent_devices),
@@ -103,11 +84,12 @@ class Scheduler:
                 work()
         return run
 
-    def _reminders(self) -> None:
+    def _escalate(self) -> None:
         with self._pool.connection() as conn, conn.transaction():
-            reminded = remind_overdue(conn, self._topics)
-        if reminded:
-            log.info("overdue reminders", extra={"tickets": reminded})
+            steps = escalation.escalate(conn, datetime.now(UTC), self._settings, self._topics)
+        if steps:
+            log.info("escalations", extra={"steps": [(s.ticket_id, s.stage, s.level)
+                                                     for s in steps]})
 
     def _silent_devices(self) -> None:
         with self._pool.connection() as conn, conn.transaction():

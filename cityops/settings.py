@@ -230,6 +230,27 @@ class CasesSettings(BaseModel):
         return self
 
 
+class NotifySettings(BaseModel):
+    """Notifications besides MQTT (docs/cases.md, "Escalation and notifications")."""
+
+    webhook_url: str | None = Field(
+        None, description="also POST reminders and escalations here as JSON (an SMS gateway)"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="signs each POST: X-CityOps-Signature: sha256=<HMAC of the body>"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="wait at most for a reply")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+
 class DeviceHealthSettings(BaseModel):
     """Silent devices (docs/operations.md, "Device health"); ``devices.config`` key
     ``reporting_interval_s`` overrides the interval of one device."""
@@ -293,6 +314,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="structured JSON logs on stderr")
     detection: DetectionSettings = DetectionSettings()
     cases: CasesSettings = CasesSettings()
+    notify: NotifySettings = NotifySettings()
     device_health: DeviceHealthSettings = DeviceHealthSettings()
     retention: RetentionSettings = RetentionSettings()
 

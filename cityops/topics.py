@@ -4,6 +4,8 @@
 ``<prefix>/<kind>/<device_id>/status``     online/offline, retained, also the device's last will
 ``<prefix>/dispatch/<worker_id>``          tasks for a grid worker (CityOps -> worker), QoS 1
 ``<prefix>/dispatch/<worker_id>/ack``      a worker's acknowledgement (worker -> CityOps)
+``<prefix>/dispatch/<worker_id>/ack/result``  CityOps' answer to an acknowledgement, not retained
+``<prefix>/centre/<cell_code>``            escalations to a street or the district centre, QoS 1
 
 The prefix is ``cityops/v1`` unless ``CITYOPS_TOPIC_PREFIX`` says otherwise (tests use a prefix of
 their own so that runs sharing one broker never see each other's messages).
@@ -51,6 +53,18 @@ class Topics:
     def dispatch_ack(self, worker_id: str) -> str:
         """Topic a grid worker's phone publishes acknowledgements on."""
         return f"{self.prefix}/dispatch/{worker_id}/ack"
+
+    def dispatch_acks(self) -> str:
+        """Filter for every worker's acknowledgements."""
+        return f"{self.prefix}/dispatch/+/ack"
+
+    def dispatch_ack_result(self, worker_id: str) -> str:
+        """Topic CityOps answers a worker's acknowledgement on (accepted or refused, why)."""
+        return f"{self.prefix}/dispatch/{worker_id}/ack/result"
+
+    def centre(self, cell_code: str) -> str:
+        """Topic of a street or the district centre's escalations (the wall screen listens)."""
+        return f"{self.prefix}/centre/{cell_code}"
 
     def device_subscriptions(self, shared: bool = False) -> list[str]:
         """Filters for all device traffic; ``shared`` uses the MQTT 5 shared-subscription group."""

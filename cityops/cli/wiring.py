@@ -16,11 +16,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from cityops import db
+from cityops.acks import AckListener
 from cityops.cli.street_rules import street_rules
 from cityops.cli.water_rules import water_rules
 from cityops.detection import DecisionLike, DetectionPipeline, DeviceInfo, Evaluate, Window
 from cityops.grids import GridIndex
-from cityops.notify import MqttNotifier
+from cityops.notify import MqttNotifier, WebhookNotifier
 from cityops.scheduler import Scheduler
 from cityops.settings import Settings
 from cityops.topics import Topics
@@ -65,6 +66,8 @@ class Services:
     pipeline: DetectionPipeline | None = None
     ingest: IngestService | None = None
     scheduler: Scheduler | None = None
+    webhook: WebhookNotifier | None = None
+    acks: AckListener | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def send_dispatches(self) -> int:
@@ -75,6 +78,17 @@ class Services:
             log.exception("sending dispatches failed")
             return 0
 
+    def send_outbox(self) -> int:
+        """The scheduler's outbox job: MQTT, then the webhook (kept out of the detection path,
+        where a slow receiver would hold up alerts)."""
+        sent = self.send_dispatches()
+        if self.webhook is not None:
+            try:
+                sent += self.webhook.send_pending(self.pool)
+            except Exception:
+                log.exception("sending webhooks failed")
+        return sent
+
     def stop(self) -> None:
         """Stop everything in reverse order of start, draining what is in flight."""
         if self._stopped.is_set():
@@ -84,6 +98,8 @@ class Services:
             self.ingest.stop()
         if self.pipeline is not None:
             self.pipeline.stop()
+        if self.acks is not None:
+            self.acks.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         self.send_dispatches()
@@ -120,9 +136,20 @@ def start_services(
             )
             services.ingest.start()
         if scheduler:
-            services.scheduler = Scheduler(pool, topics, services.send_dispatches,
+            notify = settings.notify
+            if notify.webhook_url is not None:
+                secret = notify.webhook_secret
+                services.webhook = WebhookNotifier(
+                    notify.webhook_url, secret.get_secret_value() if secret else None,
+                    notify.webhook_timeout_s)
+            services.scheduler = Scheduler(pool, topics, services.send_outbox,
                                            settings=settings)
             services.scheduler.start()
+            # workers' acknowledgements over MQTT, wherever the scheduler runs (cityops.acks)
+            services.acks = AckListener(pool, mqtt_url, topics,
+                                        client_id=f"{settings.ingest_client_id}-acks",
+                                        after_commit=services.send_dispatches)
+            services.acks.start()
     except BaseException:
         services.stop()
         raise
