@@ -99,6 +99,13 @@ class IntakeError(ValueError):
         super().__init__("; ".join(f"{name}: {reason}" for name, reason in self.problems))
 
 
+def load_grid_index(conn: psycopg.Connection[Any]) -> GridIndex:
+    """The grid cells of the loaded district (an empty index when none is loaded)."""
+    return GridIndex.from_rows(
+        conn.execute("SELECT code, level, name, parent_code, geometry FROM grids").fetchall()
+    )
+
+
 def check_case(
     case: NewCase, *, clock: CaseClock, index: GridIndex, photos: Sequence[Photo] = ()
 ) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from cityops.settings import Settings
-from dashboards import auth
+from dashboards import auth, open311, photo_route
 from dashboards.components import message_view
 from dashboards.context import AppContext, Page, Pool, resolve
 from dashboards.pages import admin, civil, ticket, wall, worker
@@ -56,6 +56,8 @@ def create_app(pool: Pool, settings: Settings) -> Dash:
     )
     ctx = AppContext(pool=pool, settings=settings)
     auth.install(server, ctx, PAGES)
+    server.register_blueprint(open311.blueprint(ctx))
+    server.register_blueprint(photo_route.blueprint(ctx))
     app = Dash(
         "dashboards",
         server=server,

@@ -1,9 +1,11 @@
 """Sign-in, sign-out and the access guard (Flask-Login; sessions live in a signed cookie).
 
 The guard runs before every request: /login, the Dash component bundles, /assets/ and the favicon
-are public; an anonymous page request is sent to /login, an anonymous ``/_dash-*`` request gets
-401; a page the user's role may not open gets 403. Callbacks check the role again themselves
-(:func:`require_role`), because one endpoint serves every callback.
+are public, and so is the Open311 API (/open311/, dashboards/open311.py); /photos/ checks the
+role itself (dashboards/photo_route.py); an anonymous page request is sent to /login, an
+anonymous ``/_dash-*`` request gets 401; a page the user's role may not open gets 403.
+Callbacks check the role again themselves (:func:`require_role`), because one endpoint serves
+every callback.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from dashboards.context import AppContext, Page, resolve
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
-PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_favicon")
+PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_favicon", "/open311/")
+SELF_CHECKED_PREFIXES = ("/photos/",)  # signed-in routes that check the role themselves
 LANDING = {"operations": "/", "admin": "/", "grid_worker": "/worker", "civil_affairs": "/civil",
            "hotline": "/hotline", "supervisor": "/verify"}
 ROLE_NAMES = {
@@ -182,8 +185,8 @@ def install(server: Flask, ctx: AppContext, pages: Sequence[Page]) -> None:
             if path.startswith("/_"):
                 return Response('{"error": "sign in first"}', 401, mimetype="application/json")
             return redirect("/login?next=" + quote(request.full_path.rstrip("?"), safe="/"))
-        if path.startswith("/_"):
-            return None  # callbacks check the role themselves
+        if path.startswith(("/_", *SELF_CHECKED_PREFIXES)):
+            return None  # callbacks and these routes check the role themselves
         match = resolve(pages, path)
         if match is None:
             return Response("Not found", 404, mimetype="text/plain")
