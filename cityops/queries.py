@@ -182,7 +182,8 @@ def ticket_worker(conn: Conn, ticket_id: int) -> str | None:
 
 
 def ticket_detail(conn: Conn, ticket_id: int, now: datetime) -> dict[str, Any] | None:
-    """A case with its cell, worker, limits, the postponement waiting for a decision (None or
+    """A case with its cell, worker, limits (``case_address``: where the problem is, as filed),
+    the postponement waiting for a decision (None or
     requested_by, requested_at, new_due_at as ISO text, reason), its alert and its timeline (oldest
     event first: at, actor, role, kind, from and to state, note, photo ids). No reporter's
     personal details."""
@@ -191,7 +192,8 @@ def ticket_detail(conn: Conn, ticket_id: int, now: datetime) -> dict[str, Any] |
         SELECT t.id, t.title, t.description, t.category, t.priority, t.status, t.grid_code,
                g.name AS cell, t.worker_id, w.name AS worker, t.assigned_reason, t.lon, t.lat,
                t.created_at, t.updated_at, t.dispatch_due_at, t.ack_due_at, t.due_at,
-               t.closed_at, t.alert_id, t.source, t.call_type, t.address, t.unit,
+               t.closed_at, t.alert_id, t.source, t.call_type,
+               t.address AS case_address, t.unit,
                t.reported_by, t.fixed_on_spot, t.handled_by, t.handled_at, t.verified_by,
                t.verified_at, t.duplicate_of, t.key_site_id,
                (SELECT row_to_json(p) FROM (

@@ -40,13 +40,20 @@ ALERT_SCALE = [[0.0, "#1a2b45"], [0.25, "#8a5a12"], [0.5, "#c77d0a"], [1.0, "#e0
 ALERT_SCALE_MAX = 4
 KIND_NAMES = {"water_meter": "Water meters", "flood_gauge": "Flood gauges",
               "manhole_cover": "Manhole covers"}
+# the case workflow's states (cityops.tickets.STATES) and the buttons that move a case to them
 STATUS_LABELS = {
-    "new": "New", "dispatched": "Dispatched", "acknowledged": "Acknowledged",
-    "arrived": "On site", "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled",
+    "reported": "Reported", "accepted": "Accepted", "voided": "Voided",
+    "registered": "Registered", "dispatched": "Dispatched", "signed_for": "Signed for",
+    "in_progress": "In progress", "handled": "Handled", "verified": "Verified",
+    "closed": "Closed", "evaluated": "Evaluated", "returned": "Returned", "rework": "Rework",
+    "postponed": "Postponed",
 }
 ACTION_LABELS = {
-    "dispatched": "Dispatch again", "acknowledged": "Acknowledge", "arrived": "Arrived on site",
-    "resolved": "Resolved", "closed": "Close", "cancelled": "Cancel ticket",
+    "accepted": "Accept", "voided": "Void (not a case)", "registered": "Register",
+    "dispatched": "Dispatch", "returned": "Return (wrong owner)", "signed_for": "Sign for",
+    "in_progress": "Start work", "postponed": "Postpone", "handled": "Handled",
+    "verified": "Verified on site", "rework": "Send to rework", "closed": "Close",
+    "evaluated": "Evaluate",
 }
 NAV = {
     "operations": [("Wall", "/"), ("Verify", "/verify")],

@@ -182,7 +182,7 @@ def test_a_water_ticket_shows_today_against_the_usual_range(district_db) -> None
         signal = alerts.AlertSignal(meter["id"], "water_silence", "high", "No water used since",
                                     NOW, meter["grid_code"], meter["lon"], meter["lat"])
         alert_id = alerts.raise_alert(conn, signal).alert_id
-        ticket_id = tickets.create_for_alert(conn, alert_id, ack_minutes=15, resolve_hours=2)
+        ticket_id = tickets.create_for_alert(conn, alert_id)
         conn.commit()
         detail = queries.ticket_detail(conn, ticket_id, NOW)
         household = conn.execute("SELECT head_name, phone, address FROM households WHERE id = %s",

@@ -16,8 +16,10 @@ import pytest
 
 from cityops import db, dispatch, queries, tickets, users
 from cityops.alerts import AlertSignal, raise_alert
+from cityops.case_clock import CaseClock
 from cityops.district import DistrictSize, generate_district, load_district
 from cityops.grids import GridIndex
+from cityops.settings import Settings
 from cityops.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -26,6 +28,7 @@ SIZE = DistrictSize(streets=2, grids=3, communities=6, households_per_community=
                     flood_gauges=3, manhole_covers=3, cameras=2)
 TZ_INFO = ZoneInfo("Asia/Shanghai")
 PASSWORD = "correct-horse-1"
+CLOCK = CaseClock.from_settings(Settings())
 
 
 @dataclass
@@ -44,7 +47,8 @@ class Scenario:
 
 
 def build_scenario(url: str) -> Scenario:
-    """A small district with 4 open alerts, 3 dispatched tickets (one overdue), users."""
+    """A small district with 4 open alerts, 3 dispatched cases (one not signed for in time: the
+    manhole, dispatched 90 minutes ago), users."""
     district = generate_district(1, SIZE)
     now = datetime.now(UTC).replace(microsecond=0)
     sc = Scenario(url=url, now=now)
@@ -76,11 +80,18 @@ def build_scenario(url: str) -> Scenario:
             sc.alerts[name] = outcome.alert_id
             return outcome.alert_id
 
-        def ticket(name: str, alert_id: int, urgent: bool) -> None:
-            ticket_id = tickets.create_for_alert(conn, alert_id, ack_minutes=15 if urgent else 60,
-                                                 resolve_hours=2 if urgent else 24)
+        def ticket(name: str, alert_id: int, urgent: bool, minutes_ago: int = 0) -> None:
+            at = now - timedelta(minutes=minutes_ago)
+            # the workers of the alert's cell sent their position from beside the sensor, so
+            # an urgent case goes to the one on duty there (0 m away)
+            dev = sc.devices[{"flood": "FG000001", "manhole": "MC000001",
+                              "water": "WM000001"}[name]]
+            conn.execute("UPDATE workers SET last_lon = %s, last_lat = %s, position_at = %s"
+                         " WHERE cell_code = %s", (dev["lon"], dev["lat"], at, dev["grid_code"]))
+            ticket_id = tickets.create_for_alert(conn, alert_id,
+                                                 dispatch_due_at=CLOCK.dispatch_due(at, urgent))
             assert ticket_id is not None
-            assignment = dispatch.assign_ticket(conn, ticket_id, index, TZ_INFO, Topics(), now)
+            assignment = dispatch.assign_ticket(conn, ticket_id, index, CLOCK, Topics(), at)
             assert assignment.worker_id is not None
             sc.tickets[name] = ticket_id
             sc.workers[name] = assignment.worker_id
@@ -88,14 +99,12 @@ def build_scenario(url: str) -> Scenario:
         ticket("flood", alert("flood", "FG000001", "flood_depth", "critical",
                               "Water 230 mm deep at the flood gauge (alert at 150 mm)", 5), True)
         ticket("manhole", alert("manhole", "MC000001", "manhole_tilt", "high",
-                                "Manhole cover tilted 32 degrees: it may be open", 40), True)
+                                "Manhole cover tilted 32 degrees: it may be open", 90), True, 90)
         ticket("water", alert("water", "WM000001", "water_silence", "medium",
                               "No water used for 11 hours at water meter WM000001", 180), False)
-        # the manhole ticket was opened 40 minutes ago and nobody acknowledged it: overdue
+        # the manhole case was dispatched 90 minutes ago and nobody signed for it in the hour
         conn.execute(
-            "UPDATE tickets SET created_at = created_at - interval '40 minutes',"
-            " ack_due_at = ack_due_at - interval '40 minutes',"
-            " due_at = due_at - interval '40 minutes' WHERE id = %s",
+            "UPDATE tickets SET created_at = created_at - interval '90 minutes' WHERE id = %s",
             (sc.tickets["manhole"],),
         )
         alert("gauge", "FG000002", "flood_depth", "low", "Water 40 mm deep at the flood gauge", 1)
@@ -137,7 +146,7 @@ def test_wall_snapshot_figures(scenario: Scenario) -> None:
     assert vitals["alerts_by_severity"] == {"low": 1, "medium": 1, "high": 1, "critical": 1}
     assert vitals["alerts_open"] == 4
     assert vitals["tickets_open"] == 3
-    assert vitals["tickets_overdue"] == 1  # the manhole ticket: not acknowledged 25 min late
+    assert vitals["tickets_overdue"] == 1  # the manhole case: not signed for, 30 min late
     assert vitals["readings_last_hour"] == 5
     assert vitals["latest_reading_at"] == max(scenario.reading_times)
     assert vitals["last_heard_at"] == scenario.now - timedelta(minutes=2)
@@ -146,7 +155,8 @@ def test_wall_snapshot_figures(scenario: Scenario) -> None:
     assert board["counts"]["dispatched"] == 3 and board["total"] == 3
     first = board["rows"][0]
     assert first["id"] == scenario.tickets["manhole"] and first["overdue"]
-    assert first["deadline_kind"] == "acknowledge"
+    assert first["deadline_kind"] == "sign"
+    assert first["deadline"] == scenario.now - timedelta(minutes=30)
     assert [r["id"] for r in board["rows"][1:]] == [scenario.tickets["flood"],
                                                     scenario.tickets["water"]]
     assert all(r["worker"] and r["cell"] for r in board["rows"])
@@ -177,26 +187,37 @@ def test_ticket_detail_and_timeline(scenario: Scenario) -> None:
     ticket_id = scenario.tickets["flood"]
     worker = scenario.workers["flood"]
     with db.connect(scenario.url) as conn:
-        dispatch.change_ticket(conn, ticket_id, "acknowledged",
+        dispatch.change_ticket(conn, ticket_id, "signed_for",
                                tickets.Actor("gw1", "grid_worker", worker), Topics(), "on my way")
         conn.commit()
         detail = queries.ticket_detail(conn, ticket_id, scenario.now)
         assert queries.ticket_worker(conn, ticket_id) == worker
         assert queries.ticket_detail(conn, 999_999, scenario.now) is None
     assert detail is not None
-    assert detail["status"] == "acknowledged" and detail["priority"] == "urgent"
+    assert detail["status"] == "signed_for" and detail["priority"] == "urgent"
     assert detail["title"].startswith("Street flooding")
+    assert (detail["category"], detail["source"]) == ("E0401", "sensor")
     assert detail["worker_id"] == worker and detail["worker"]
-    assert detail["assigned_reason"].startswith("on duty in cell")
-    assert detail["cell"] and detail["deadline_kind"] == "resolve" and not detail["overdue"]
-    assert detail["ack_due_at"] == detail["created_at"] + timedelta(minutes=15)
-    assert detail["due_at"] == detail["created_at"] + timedelta(hours=2)
+    assert detail["assigned_reason"].startswith("urgent: nearest available on duty in street")
+    assert detail["cell"] and detail["deadline_kind"] == "handle" and not detail["overdue"]
+    # urgent: clock time from the dispatch; sign for within 1 h, E0401 handled within 2 h
+    assert detail["dispatch_due_at"] == scenario.now + timedelta(hours=1)
+    assert detail["ack_due_at"] == scenario.now + timedelta(hours=1)
+    assert detail["due_at"] == detail["deadline"] == scenario.now + timedelta(hours=2)
+    assert detail["postponement"] is None
     assert detail["alert"]["message"] == "Water 230 mm deep at the flood gauge (alert at 150 mm)"
     assert detail["alert"]["status"] == "acknowledged"
-    steps = [(e["actor"], e["from_status"], e["to_status"], e["note"]) for e in detail["events"]]
-    assert steps[0][:3] == ("system", None, "new")
-    assert steps[1][:3] == ("system", "new", "dispatched")
-    assert steps[2] == ("gw1", "dispatched", "acknowledged", "on my way")
+    steps = [(e["actor"], e["kind"], e["from_status"], e["to_status"]) for e in detail["events"]]
+    assert steps == [
+        ("system", "transition", None, "reported"),
+        ("system", "transition", "reported", "accepted"),
+        ("system", "transition", "accepted", "registered"),
+        ("system", "assignment", "registered", "registered"),
+        ("system", "transition", "registered", "dispatched"),
+        ("gw1", "transition", "dispatched", "signed_for")]
+    last = detail["events"][-1]
+    assert (last["role"], last["note"], last["photos"]) == ("grid_worker", "on my way", [])
+    assert detail["events"][3]["note"] == detail["assigned_reason"]
 
 
 def test_worker_view(scenario: Scenario) -> None:
@@ -209,10 +230,50 @@ def test_worker_view(scenario: Scenario) -> None:
         assert all(r["cell"] and r["deadline"] for r in rows)
         actor = tickets.Actor("gw1", "grid_worker", worker)
         ticket_id = scenario.tickets["flood"]
-        for to, note in (("acknowledged", ""), ("arrived", ""), ("resolved", "pumped out")):
+        for to, note in (("signed_for", ""), ("in_progress", ""), ("handled", "pumped out")):
             dispatch.change_ticket(conn, ticket_id, to, actor, Topics(), note)
         after = queries.worker_tickets(conn, worker, scenario.now)
-    assert ticket_id not in {r["id"] for r in after}  # resolved: nothing left to do
+    assert ticket_id not in {r["id"] for r in after}  # handled: waits for verification
+
+
+def test_the_limit_of_the_current_stage_decides_overdue(scenario: Scenario) -> None:
+    now = scenario.now
+    ops = tickets.Actor("ops1", "operations")
+    flood = scenario.tickets["flood"]
+    with db.connect(scenario.url) as conn:
+        # a citizen's case not yet dispatched: its dispatch limit runs (passed 5 minutes ago)
+        late = tickets.create_case(conn, tickets.NewCase(
+            source="citizen", category="C0103", title="Street light out", description="dark",
+            dispatch_due_at=now - timedelta(minutes=5), reporter_name="Wu Citizen"), ops)
+        tickets.transition(conn, late, "accepted", ops)
+        conn.execute("UPDATE tickets SET due_at = %s WHERE id = %s",
+                     (now - timedelta(days=1), late))  # not this stage's limit: ignored
+
+        def row(ticket_id: int) -> dict[str, Any]:
+            board = queries.ticket_board(conn, now, limit=50)
+            return next(r for r in board["rows"] if r["id"] == ticket_id)
+
+        assert (row(late)["deadline_kind"], row(late)["overdue"]) == ("dispatch", True)
+        assert row(late)["deadline"] == now - timedelta(minutes=5)
+        conn.execute("UPDATE tickets SET dispatch_due_at = %s WHERE id = %s",
+                     (now + timedelta(minutes=5), late))
+        assert row(late)["overdue"] is False
+        # the flood case once handled: no limit runs, it waits for verification
+        worker = tickets.Actor("gw1", "grid_worker", scenario.workers["flood"])
+        for to, note in (("signed_for", ""), ("in_progress", ""), ("handled", "pumped out")):
+            tickets.transition(conn, flood, to, worker, note)
+        conn.execute("UPDATE tickets SET due_at = %s WHERE id = %s",
+                     (now - timedelta(hours=1), flood))
+        handled = row(flood)
+        assert (handled["deadline"], handled["deadline_kind"], handled["overdue"]) == (
+            None, None, False)
+        assert queries.ticket_board(conn, now, limit=50)["counts"]["handled"] == 1
+        # workers of a cell for dispatch by hand, with their cases in hand
+        cell = conn.execute("SELECT cell_code FROM workers WHERE id = %s",
+                            (scenario.workers["manhole"],)).fetchone()["cell_code"]
+        listed = {w["id"]: w["in_hand"] for w in queries.cell_workers(conn, cell)}
+        assert listed[scenario.workers["manhole"]] >= 1 and len(listed) == 2
+        assert queries.cell_workers(conn, None) == []
 
 
 def test_wall_ticket_and_worker_queries_hold_no_personal_data(scenario: Scenario) -> None:

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from flask.testing import FlaskClient
 from test_queries import PASSWORD, Scenario, build_scenario
 from werkzeug.test import TestResponse
 
-from cityops import db
+from cityops import db, tickets
 from cityops.settings import Settings
+from cityops.tickets import Actor
 from dashboards.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -52,13 +54,15 @@ def sign_in(client: FlaskClient, username: str, password: str = PASSWORD,
 
 def callback(client: FlaskClient, output_part: str, inputs: list[Any],
              state: list[Any] | None = None, changed: dict[str, Any] | None = None,
-             wildcard_outputs: list[Any] | None = None) -> TestResponse:
-    """Call the app's callback whose output names ``output_part``, as the browser would
-    (``changed``: the input that fired, by default the first; ``wildcard_outputs``: the
-    components an ALL output matches, in the browser's current page)."""
+             wildcard_outputs: list[Any] | None = None, input_part: str = "") -> TestResponse:
+    """Call the app's callback whose output names ``output_part`` (and whose inputs name
+    ``input_part``), as the browser would (``changed``: the input that fired, by default the
+    first; ``wildcard_outputs``: the components an ALL output matches, in the browser's current
+    page)."""
     deps = client.get("/_dash-dependencies").json
     assert isinstance(deps, list)
-    dep = next(d for d in deps if output_part in d["output"])
+    dep = next(d for d in deps if output_part in d["output"]
+               and input_part in json.dumps(d["inputs"]))
     outputs: list[Any] = []
     for part in dep["output"].strip(".").split("..."):
         ident, prop = part.rsplit(".", 1)
@@ -181,7 +185,7 @@ def test_data_callbacks_refuse_the_wrong_role(web: Web) -> None:
                     {"id": "tk-state", "property": "data", "value": "dispatched"}])
     assert callback(gw2, "tk-body.children@", *ticket_tick).status_code == 403
     assert "Timeline" in callback(ops, "tk-body.children@", *ticket_tick).text
-    click = {"id": {"type": "tk-action", "to": "acknowledged"}, "property": "n_clicks",
+    click = {"id": {"type": "tk-action", "to": "signed_for"}, "property": "n_clicks",
              "value": 1}
     state = [{"id": "tk-note", "property": "value", "value": "mine now"},
              {"id": "tk-id", "property": "data", "value": ticket_id}]
@@ -193,7 +197,7 @@ def test_data_callbacks_refuse_the_wrong_role(web: Web) -> None:
 
     # operations may: the change is made, and a refused one says why
     done = callback(ops, "tk-note.value", [[click]], state, changed=click)
-    assert done.status_code == 200 and "now acknowledged" in done.text
+    assert done.status_code == 200 and "now signed for" in done.text
     close = click | {"id": {"type": "tk-action", "to": "closed"}}
     refused = callback(ops, "tk-note.value", [[close]], state, changed=close)
     assert refused.status_code == 200
@@ -201,7 +205,70 @@ def test_data_callbacks_refuse_the_wrong_role(web: Web) -> None:
     with db.connect(web.scenario.url) as conn:
         last = conn.execute("SELECT actor, to_status, note FROM ticket_events WHERE ticket_id = %s"
                             " ORDER BY id DESC LIMIT 1", (ticket_id,)).fetchone()
-    assert last == {"actor": "ops1", "to_status": "acknowledged", "note": "mine now"}
+    assert last == {"actor": "ops1", "to_status": "signed_for", "note": "mine now"}
+
+
+def test_ticket_page_decides_postponements_and_dispatches_by_hand(web: Web) -> None:
+    sc = web.scenario
+    ops, gw1 = web.client(), web.client()
+    sign_in(ops, "ops1")
+    sign_in(gw1, "gw1")
+    flood, worker = sc.tickets["flood"], sc.workers["flood"]
+    me = Actor("gw1", "grid_worker", worker)
+    with db.connect(sc.url) as conn:
+        tickets.transition(conn, flood, "signed_for", me)
+        tickets.request_postponement(conn, flood, me, sc.now + timedelta(days=2),
+                                     "The pump truck is at another site")
+    page = json.dumps(route(ops, f"/tickets/{flood}").json)
+    assert "The pump truck is at another site" in page and "Approve the postponement" in page
+    assert "Approve the postponement" not in json.dumps(route(gw1, f"/tickets/{flood}").json)
+
+    def decide(client: FlaskClient, approve: int, note: str) -> TestResponse:
+        click = {"id": {"type": "tk-postpone", "approve": approve}, "property": "n_clicks",
+                 "value": 1}
+        state = [{"id": "tk-note", "property": "value", "value": note},
+                 {"id": "tk-id", "property": "data", "value": flood}]
+        return callback(client, "tk-msg.children@", [[click]], state, changed=click,
+                        input_part="tk-postpone")
+
+    assert decide(gw1, 1, "").status_code == 403
+    assert "say in the note why" in decide(ops, 0, " ").text
+    refused = decide(ops, 0, "Borrow the pump of street 2")
+    assert "postponement is refused" in refused.text
+    with db.connect(sc.url) as conn:
+        tickets.request_postponement(conn, flood, me, sc.now + timedelta(days=2), "Still none")
+    assert "postponement is approved" in decide(ops, 1, "").text
+    with db.connect(sc.url) as conn:
+        row = conn.execute("SELECT status, due_at FROM tickets WHERE id = %s",
+                           (flood,)).fetchone()
+        assert (row["status"], row["due_at"]) == ("postponed", sc.now + timedelta(days=2))
+        # the manhole case's worker returns it: operations dispatch it by hand
+        manhole, first = sc.tickets["manhole"], sc.workers["manhole"]
+        tickets.transition(conn, manhole, "returned", Actor("gw", "grid_worker", first),
+                           "Not my cell")
+        cell = conn.execute("SELECT grid_code FROM tickets WHERE id = %s",
+                            (manhole,)).fetchone()["grid_code"]
+        other = conn.execute("SELECT id FROM workers WHERE cell_code = %s AND id <> %s"
+                             " ORDER BY id LIMIT 1", (cell, first)).fetchone()["id"]
+    page = json.dumps(route(ops, f"/tickets/{manhole}").json)
+    assert "Dispatch by hand to a worker of the cell" in page and other in page
+
+    def by_hand(client: FlaskClient, chosen: str | None) -> TestResponse:
+        click = {"id": {"type": "tk-dispatch", "n": 0}, "property": "n_clicks", "value": 1}
+        state = [[{"id": {"type": "tk-worker", "n": 0}, "property": "value", "value": chosen}],
+                 {"id": "tk-note", "property": "value", "value": "lives next door"},
+                 {"id": "tk-id", "property": "data", "value": manhole}]
+        return callback(client, "tk-msg.children@", [[click]], state, changed=click,
+                        input_part="tk-dispatch")
+
+    assert by_hand(gw1, other).status_code == 403
+    assert "choose a worker first" in by_hand(ops, None).text
+    assert f"dispatched to {other}" in by_hand(ops, other).text
+    with db.connect(sc.url) as conn:
+        row = conn.execute("SELECT status, worker_id, assigned_reason FROM tickets WHERE id = %s",
+                           (manhole,)).fetchone()
+    assert (row["status"], row["worker_id"]) == ("dispatched", other)
+    assert row["assigned_reason"] == f"dispatched by hand by ops1: {other} (lives next door)"
 
 
 def test_map_click_opens_the_ticket(web: Web) -> None:
@@ -228,14 +295,15 @@ def test_worker_refresh_keeps_the_cards_and_updates_time_left(web: Web) -> None:
               {"id": "wk-done", "property": "data", "value": 0}]
 
     def refresh(shown: list[Any]) -> dict[str, Any]:
-        response = callback(gw1, "wk-list", inputs,
-                            [{"id": "wk-sig", "property": "data", "value": shown}],
+        response = callback(gw1, "wk-list.children", inputs,
+                            [{"id": "wk-sig", "property": "data", "value": shown},
+                             {"id": "wk-open", "property": "data", "value": None}],
                             wildcard_outputs=lefts)
         assert response.status_code == 200
         return response.json["response"]
 
     changed = refresh([])  # the page showed something else: cards are redrawn
-    assert {"wk-list", "wk-sig", "wk-map"} <= set(changed)
+    assert {"wk-list", "wk-sig", "wk-cell-list"} <= set(changed)
     assert "wk-left" not in json.dumps(list(changed))
     same = refresh(changed["wk-sig"]["data"])  # nothing changed: only the clocks move
     assert "wk-list" not in same and "updated" in same

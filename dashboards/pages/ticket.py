@@ -1,6 +1,16 @@
-"""A ticket ``/tickets/<id>``: what, where, who and why, deadlines, the alert and the timeline,
-with the changes the signed-in user's role may make (operations and admin: any ticket; a grid
-worker: only tickets assigned to them)."""
+"""A case ``/tickets/<id>``: what, where, who and why, the limit of each stage, the alert and the
+timeline (kind, who in which role, the change, the note, the photos), with what the signed-in user
+may do (docs/web.md):
+
+- a button for each move :func:`cityops.tickets.allowed_next` gives the user's role from the
+  case's state, with the note field (required where the rule says so);
+- operations decide a postponement the worker asked for (approve or refuse, with the note);
+- operations dispatch by hand a registered or returned case that has no worker, choosing a worker
+  of the case's cell (:func:`cityops.dispatch.dispatch_to`).
+
+Operations, admin, supervisors and the hotline open any case; a grid worker only one assigned to
+them. No reporter's personal details are shown here.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +25,9 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 from werkzeug.exceptions import Forbidden
 
-from cityops import dispatch, queries
-from cityops.tickets import NOTE_REQUIRED, Actor, TransitionError, allowed_next
+from cityops import dispatch, queries, tickets
+from cityops.case_clock import CaseClock
+from cityops.tickets import TRANSITIONS, Actor, TransitionError, allowed_next
 from dashboards.auth import WebUser, require_role
 from dashboards.components import (
     ACTION_LABELS,
@@ -30,12 +41,28 @@ from dashboards.components import (
 )
 from dashboards.context import AppContext, Page
 
-ROLES = ("operations", "admin", "grid_worker")
+ROLES = ("operations", "admin", "grid_worker", "supervisor", "hotline")
+OPS = ("operations", "admin")
 REFRESH_MS = 10_000
+SOURCE_LABELS = {"sensor": "sensor alert", "patrol": "grid worker on patrol",
+                 "citizen": "citizen (Open311)", "hotline": "12345 hotline",
+                 "scheduled": "scheduled inspection"}
+KIND_LABELS = {"assignment": "assignment", "reminder": "reminder", "escalation": "escalation",
+               "note": "note", "link": "duplicate", "postponement": "postponement",
+               "rating": "rating", "follow_up": "follow-up", "appeal": "appeal"}
+_CLOCKS: dict[int, CaseClock] = {}
+
+
+def case_clock(ctx: AppContext) -> CaseClock:
+    """The categories and the working-time calendar of this app's settings (loaded once)."""
+    clock = _CLOCKS.get(id(ctx.settings))
+    if clock is None:
+        clock = _CLOCKS[id(ctx.settings)] = CaseClock.from_settings(ctx.settings)
+    return clock
 
 
 def may_open(ctx: AppContext, user: WebUser, ticket_id: str | int) -> bool:
-    """Operations and admin open any ticket; a grid worker only one assigned to them."""
+    """A grid worker opens only a case assigned to them; the other roles of the page any."""
     if user.role != "grid_worker":
         return True
     with ctx.pool.connection() as conn:
@@ -54,23 +81,42 @@ def _deadline(value: datetime | None, ctx: AppContext, now: datetime, active: bo
     return f"{text} ({fmt_left(value, now)})" if active else text
 
 
+def _stage(t: Mapping[str, Any], stage: str) -> bool:
+    return bool(t["deadline_kind"] == stage)
+
+
 def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Component]:
-    """Ticket facts, its alert and its timeline."""
-    awaiting_ack = t["status"] in ("new", "dispatched")
-    in_work = t["status"] in ("new", "dispatched", "acknowledged", "arrived")
+    """Case facts, the postponement waiting, its alert and its timeline."""
     worker = f"{t['worker']} ({t['worker_id']})" if t["worker_id"] else "nobody yet"
     location = f"{t['lat']:.5f} N, {t['lon']:.5f} E" if t["lat"] is not None else "—"
+    source = SOURCE_LABELS.get(t["source"], t["source"])
+    if t["call_type"]:
+        source += f", {t['call_type']}"
+    if t["fixed_on_spot"]:
+        source += ", fixed on the spot"
+    done = [f"handled by {t['handled_by']} {fmt_time(t['handled_at'], ctx.tz, now)}"
+            if t["handled_by"] else None,
+            f"verified by {t['verified_by']} {fmt_time(t['verified_at'], ctx.tz, now)}"
+            if t["verified_by"] else None]
     facts = html.Dl(
         [
+            _fact("Category", case_clock(ctx).catalogue.label(t["category"])),
+            _fact("Responsible unit", t["unit"] or "—"),
+            _fact("Source", source),
             _fact("Cell", f"{t['cell'] or '—'} ({t['grid_code'] or 'no cell'})"),
+            _fact("Address", t["case_address"] or "—"),
             _fact("Location", location),
             _fact("Assigned to", worker),
             _fact("Why", t["assigned_reason"] or "—"),
-            _fact("Acknowledge by", _deadline(t["ack_due_at"], ctx, now, awaiting_ack)),
-            _fact("Resolve by", _deadline(t["due_at"], ctx, now, in_work)),
+            _fact("Dispatch by", _deadline(t["dispatch_due_at"], ctx, now, _stage(t, "dispatch"))),
+            _fact("Sign for by", _deadline(t["ack_due_at"], ctx, now, _stage(t, "sign"))),
+            _fact("Handle by", _deadline(t["due_at"], ctx, now, _stage(t, "handle"))),
+            _fact("Done", "; ".join(d for d in done if d) or "—"),
             _fact("Opened", fmt_time(t["created_at"], ctx.tz, now)),
-            _fact("Category", t["category"]),
-        ],
+        ]
+        + ([_fact("Duplicate of", dcc.Link(f"#{t['duplicate_of']}",
+                                           href=f"/tickets/{t['duplicate_of']}"))]
+           if t["duplicate_of"] else []),
         className="facts",
     )
     sections: list[Component] = [
@@ -84,11 +130,22 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
                      else None],
                     className="badges", id="tk-status",
                 ),
+                html.P(t["description"], className="description"),
                 facts,
             ],
             className="panel",
         )
     ]
+    waiting = t["postponement"]
+    if waiting:
+        due = datetime.fromisoformat(waiting["new_due_at"])
+        sections.append(html.Section(
+            [html.H2("Postponement asked"),
+             html.P(f"{waiting['requested_by']} asks to postpone to "
+                    f"{fmt_time(due, ctx.tz, now)}: {waiting['reason']}",
+                    id="tk-postponement")],
+            className="panel",
+        ))
     alert = t["alert"]
     if alert:
         sections.append(html.Section(
@@ -152,32 +209,77 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
                  html.P(note, className="muted") if note else None],
                 className="panel",
             ))
-    events = [
-        html.Li(
-            [html.Span(fmt_time(e["at"], ctx.tz, now, seconds=True), className="time"),
-             html.Span(e["actor"], className="actor"),
-             html.Span(f"{STATUS_LABELS.get(e['from_status'] or '', 'start')} → "
-                       f"{STATUS_LABELS[e['to_status']]}", className="change"),
-             html.Span(e["note"], className="note")],
-            className="event",
-        )
-        for e in t["events"]
-    ]
+    events = [_event_view(e, ctx, now) for e in t["events"]]
     sections.append(html.Section([html.H2("Timeline"), html.Ol(events, id="tk-timeline")],
                                  className="panel"))
     return sections
 
 
-def buttons_view(t: Mapping[str, Any], user: WebUser) -> list[Component]:
-    """A button for each change the user's role may make from the ticket's status."""
-    options = allowed_next(t["status"], user.role)
-    if not options:
-        return [html.P("There is nothing you can change on this ticket now.", className="muted")]
-    return [
-        html.Button(ACTION_LABELS[to] + (" (note required)" if to in NOTE_REQUIRED else ""),
+def _event_view(e: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Li:
+    """One event: when, who (role), what kind, the change, the note, the photos."""
+    if e["from_status"] != e["to_status"]:
+        change = (f"{STATUS_LABELS.get(e['from_status'] or '', 'start')} → "
+                  f"{STATUS_LABELS[e['to_status']]}")
+    else:
+        change = f"({STATUS_LABELS[e['to_status']].lower()})"
+    who = e["actor"] + (f" · {e['role']}" if e["role"] and e["role"] != e["actor"] else "")
+    photos = list(e["photos"] or [])
+    return html.Li(
+        [html.Span(fmt_time(e["at"], ctx.tz, now, seconds=True), className="time"),
+         html.Span(who, className="actor"),
+         badge(KIND_LABELS[e["kind"]], f"kind-{e['kind']}") if e["kind"] != "transition"
+         else None,
+         html.Span(change, className="change"),
+         html.Span(e["note"], className="note"),
+         html.Span([f"{len(photos)} photo{'s' if len(photos) != 1 else ''}: ",
+                    *[html.A(f"#{p}", href=f"/photos/{p}", target="_blank",
+                             className="photo-link") for p in photos]],
+                   className="photos") if photos else None],
+        className=f"event event-{e['kind']}",
+    )
+
+
+def buttons_view(t: Mapping[str, Any], user: WebUser, workers: list[dict[str, Any]] | None = None
+                 ) -> list[Component]:
+    """A button for each move the user's role may make from the case's state; for operations
+    also the postponement decision and dispatch by hand (``workers``: the cell's workers)."""
+    options = [to for to in allowed_next(t["status"], user.role) if to != "dispatched"]
+    parts: list[Component] = [
+        html.Button(ACTION_LABELS[to] + (" (note required)" if TRANSITIONS[to].note_required
+                                         else ""),
                     id={"type": "tk-action", "to": to}, className=f"btn btn-{to}")
         for to in options
     ]
+    if user.role in OPS and t["postponement"]:
+        parts += [
+            html.Button("Approve the postponement", id={"type": "tk-postpone", "approve": 1},
+                        className="btn btn-approve"),
+            html.Button("Refuse the postponement (say why)",
+                        id={"type": "tk-postpone", "approve": 0}, className="btn btn-refuse"),
+        ]
+    if user.role in OPS and t["status"] in dispatch.DISPATCHABLE and not t["worker_id"]:
+        choices = [{"label": f"{w['name']} ({w['id']}, {w['in_hand']} in hand)",
+                    "value": w["id"]} for w in workers or []]
+        parts.append(html.Div(
+            [html.Label("Dispatch by hand to a worker of the cell", htmlFor="tk-worker"),
+             dcc.Dropdown(id={"type": "tk-worker", "n": 0}, options=choices,
+                          placeholder="choose a worker" if choices else
+                          "no active worker in this cell", clearable=False),
+             html.Button("Dispatch", id={"type": "tk-dispatch", "n": 0},
+                         className="btn btn-dispatched")],
+            className="dispatch-by-hand",
+        ))
+    if not parts:
+        return [html.P("There is nothing you can change on this case now.", className="muted")]
+    return parts
+
+
+def _buttons(ctx: AppContext, t: Mapping[str, Any], user: WebUser) -> list[Component]:
+    workers = None
+    if user.role in OPS and t["status"] in dispatch.DISPATCHABLE and not t["worker_id"]:
+        with ctx.pool.connection() as conn:
+            workers = queries.cell_workers(conn, t["grid_code"])
+    return buttons_view(t, user, workers)
 
 
 def layout(ctx: AppContext, ticket_id: str) -> Component:
@@ -198,10 +300,10 @@ def layout(ctx: AppContext, ticket_id: str) -> Component:
                 [
                     html.Div(body_view(ticket, ctx, now), id="tk-body", className="tk-body"),
                     html.Section(
-                        [html.H2("Update this ticket"),
+                        [html.H2("Update this case"),
                          dcc.Textarea(id="tk-note", className="note-field",
                                       placeholder="Note: what was done, or why"),
-                         html.Div(buttons_view(ticket, user), id="tk-buttons",
+                         html.Div(_buttons(ctx, ticket, user), id="tk-buttons",
                                   className="buttons"),
                          html.Div(id="tk-msg", role="status")],
                         className="panel actions",
@@ -210,15 +312,21 @@ def layout(ctx: AppContext, ticket_id: str) -> Component:
                 className="ticket-page",
             ),
             dcc.Store(id="tk-id", data=ticket["id"]),
-            dcc.Store(id="tk-state", data=ticket["status"]),
+            dcc.Store(id="tk-state", data=_shown(ticket)),
             dcc.Interval(id="tk-tick", interval=REFRESH_MS),
         ],
         className="page",
     )
 
 
+def _shown(t: Mapping[str, Any]) -> str:
+    """What decides the buttons: the state, a postponement waiting, the worker."""
+    return f"{t['status']}|{'postponement' if t['postponement'] else ''}|{t['worker_id'] or ''}"
+
+
 def register(app: Dash, ctx: AppContext) -> None:
-    """The ticket page's callbacks: a change by the user, and the periodic refresh."""
+    """The ticket page's callbacks: a move by the user, the periodic refresh, a postponement
+    decision and dispatch by hand."""
 
     def reload(user: WebUser, ticket_id: int) -> dict[str, Any]:
         if not may_open(ctx, user, ticket_id):
@@ -228,6 +336,11 @@ def register(app: Dash, ctx: AppContext) -> None:
         if ticket is None:
             raise PreventUpdate
         return ticket
+
+    def redraw(user: WebUser, ticket_id: int, message: Component) -> tuple[Any, ...]:
+        ticket = reload(user, ticket_id)
+        return (body_view(ticket, ctx, ctx.now()), _buttons(ctx, ticket, user), _shown(ticket),
+                message)
 
     @app.callback(
         Output("tk-body", "children"),
@@ -255,12 +368,10 @@ def register(app: Dash, ctx: AppContext) -> None:
             message: Component = html.P(f"Not changed: {exc}.", className="error")
             cleared: Any = no_update
         else:
-            message = html.P(f"Done: the ticket is now {STATUS_LABELS[to_status].lower()}.",
+            message = html.P(f"Done: the case is now {STATUS_LABELS[to_status].lower()}.",
                              className="ok")
             cleared = ""
-        ticket = reload(user, ticket_id)
-        return (body_view(ticket, ctx, ctx.now()), buttons_view(ticket, user), ticket["status"],
-                message, cleared)
+        return (*redraw(user, ticket_id, message), cleared)
 
     @app.callback(
         Output("tk-body", "children", allow_duplicate=True),
@@ -272,15 +383,78 @@ def register(app: Dash, ctx: AppContext) -> None:
         State("tk-state", "data"),
         prevent_initial_call=True,
     )
-    def refresh(_tick: int, ticket_id: int, shown_status: str) -> tuple[Any, ...]:
+    def refresh(_tick: int, ticket_id: int, shown: str) -> tuple[Any, ...]:
         user = require_role(*ROLES)
         now = ctx.now()
         ticket = reload(user, ticket_id)
-        changed = ticket["status"] != shown_status
+        changed = _shown(ticket) != shown
         return (body_view(ticket, ctx, now),
-                buttons_view(ticket, user) if changed else no_update,
-                ticket["status"] if changed else no_update,
+                _buttons(ctx, ticket, user) if changed else no_update,
+                _shown(ticket) if changed else no_update,
                 updated_label(now, ctx.tz, "Read"))
+
+    @app.callback(
+        Output("tk-body", "children", allow_duplicate=True),
+        Output("tk-buttons", "children", allow_duplicate=True),
+        Output("tk-state", "data", allow_duplicate=True),
+        Output("tk-msg", "children", allow_duplicate=True),
+        Input({"type": "tk-postpone", "approve": ALL}, "n_clicks"),
+        State("tk-note", "value"),
+        State("tk-id", "data"),
+        prevent_initial_call=True,
+    )
+    def decide(clicks: list[int | None], note: str | None, ticket_id: int) -> tuple[Any, ...]:
+        user = require_role(*OPS)
+        trigger = dash.ctx.triggered_id
+        if not trigger or not any(clicks):
+            raise PreventUpdate
+        approve = bool(trigger["approve"])
+        actor = Actor(user.username, user.role, user.worker_id)
+        try:
+            with ctx.pool.connection() as conn:
+                if not approve and not (note or "").strip():
+                    raise TransitionError("say in the note why the postponement is refused")
+                tickets.decide_postponement(conn, ticket_id, actor, approve, note or "")
+                worker = queries.ticket_worker(conn, ticket_id)
+                if worker:
+                    dispatch.queue_worker_update(conn, worker, ctx.topics, ticket_id,
+                                                 "postponement")
+        except TransitionError as exc:
+            message: Component = html.P(f"Not changed: {exc}.", className="error")
+        else:
+            message = html.P("Done: the postponement is " + ("approved." if approve
+                                                            else "refused."), className="ok")
+        return redraw(user, ticket_id, message)
+
+    @app.callback(
+        Output("tk-body", "children", allow_duplicate=True),
+        Output("tk-buttons", "children", allow_duplicate=True),
+        Output("tk-state", "data", allow_duplicate=True),
+        Output("tk-msg", "children", allow_duplicate=True),
+        Input({"type": "tk-dispatch", "n": ALL}, "n_clicks"),
+        State({"type": "tk-worker", "n": ALL}, "value"),
+        State("tk-note", "value"),
+        State("tk-id", "data"),
+        prevent_initial_call=True,
+    )
+    def dispatch_by_hand(clicks: list[int | None], chosen: list[str | None], note: str | None,
+                         ticket_id: int) -> tuple[Any, ...]:
+        user = require_role(*OPS)
+        if not any(clicks):
+            raise PreventUpdate
+        worker = next((w for w in chosen if w), None)
+        actor = Actor(user.username, user.role, user.worker_id)
+        try:
+            if worker is None:
+                raise TransitionError("choose a worker first")
+            with ctx.pool.connection() as conn:
+                dispatch.dispatch_to(conn, ticket_id, worker, actor, case_clock(ctx),
+                                     ctx.topics, ctx.now(), note or "")
+        except TransitionError as exc:
+            message: Component = html.P(f"Not dispatched: {exc}.", className="error")
+        else:
+            message = html.P(f"Done: the case is dispatched to {worker}.", className="ok")
+        return redraw(user, ticket_id, message)
 
 
 PAGE = Page(pattern=r"/tickets/(?P<ticket_id>\d+)", roles=ROLES, layout=layout,

@@ -101,14 +101,27 @@ def feed_view(alerts: list[Mapping[str, Any]], ctx: AppContext, now: datetime) -
     return rows
 
 
+# The open states of the case workflow, grouped by what the case waits for (readable from afar).
+BOARD_GROUPS = (
+    ("to dispatch", ("reported", "accepted", "registered", "returned")),
+    ("to sign for", ("dispatched",)),
+    ("in work", ("signed_for", "in_progress", "postponed", "rework")),
+    ("to verify", ("handled",)),
+    ("to close", ("verified",)),
+)
+
+
 def board_view(board: Mapping[str, Any], now: datetime) -> list[Component]:
-    """Ticket counts by status and the most pressing open tickets."""
-    counts = html.Div(
-        [html.Span([html.B(str(n)), f" {STATUS_LABELS[status].lower()}"],
-                   className="count" + ("" if n else " dim"))
-         for status, n in board["counts"].items()],
-        className="board-counts",
-    )
+    """Open case counts by what they wait for (the states in each, on hover) and the most
+    pressing open cases."""
+    spans = []
+    for label, states in BOARD_GROUPS:
+        n = sum(board["counts"].get(s, 0) for s in states)
+        detail = ", ".join(f"{board['counts'].get(s, 0)} {STATUS_LABELS[s].lower()}"
+                           for s in states)
+        spans.append(html.Span([html.B(str(n)), f" {label}"], title=detail,
+                               className="count" + ("" if n else " dim")))
+    counts = html.Div(spans, className="board-counts")
     head = html.Div(
         [html.Span(t) for t in ("#", "priority", "status", "cell", "worker", "time left")],
         className="board-row board-head",
