@@ -17,6 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cityops import db, queries
+from cityops.cameras import distance_m
 from cityops.cli.wiring import start_services
 from cityops.district import DistrictSize, generate_district, load_district
 from cityops.mqtt import connect as mqtt_connect
@@ -77,11 +78,21 @@ def wait_for(condition, timeout: float, what: str):  # type: ignore[no-untyped-d
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def expected_worker(conn, cell: str, at: datetime) -> str:  # type: ignore[no-untyped-def]
-    """The roster by hand: the day worker 08:00-20:00 local, else the night worker."""
-    day, night = (r["id"] for r in conn.execute(
-        "SELECT id FROM workers WHERE cell_code = %s ORDER BY id", (cell,)))
-    return day if 8 <= at.astimezone(SH).hour < 20 else night
+def expected_worker(conn, device: dict, at: datetime,  # type: ignore[no-untyped-def]
+                    urgent: bool) -> str:
+    """The rule by hand. The roster: the day worker 08:00-20:00 local, else the night worker of
+    each cell. A normal case: the one on duty in the device's cell. An urgent case: of those on
+    duty in the device's street, the one whose cell centre is nearest (no phone positions here)."""
+    day = 8 <= at.astimezone(SH).hour < 20
+    street = device["grid_code"][:9]  # county (6) + street (3) digits
+    on_duty: dict[str, tuple[float, float]] = {}
+    for cell in conn.execute("SELECT code, centroid_lon, centroid_lat FROM grids"
+                             " WHERE level = 'community' AND left(code, 9) = %s", (street,)):
+        first, second = (r["id"] for r in conn.execute(
+            "SELECT id FROM workers WHERE cell_code = %s ORDER BY id", (cell["code"],)))
+        if urgent or cell["code"] == device["grid_code"]:
+            on_duty[first if day else second] = (cell["centroid_lon"], cell["centroid_lat"])
+    return min(on_duty, key=lambda w: (distance_m(*on_duty[w], device["lon"], device["lat"]), w))
 
 
 def test_flood_and_silent_morning_end_to_end(db_url: str, mqtt_broker_url: str,
@@ -114,7 +125,8 @@ def test_flood_and_silent_morning_end_to_end(db_url: str, mqtt_broker_url: str,
             with db.connect(db_url) as conn:
                 rows = conn.execute(
                     "SELECT a.source_id, a.kind, a.first_seen, t.id AS ticket_id, t.grid_code,"
-                    " t.worker_id, t.status FROM alerts a JOIN tickets t ON t.alert_id = a.id"
+                    " t.worker_id, t.status, t.priority, t.assigned_reason"
+                    " FROM alerts a JOIN tickets t ON t.alert_id = a.id"
                     " WHERE (a.source_id, a.kind) IN ((%s, 'flood_depth'), (%s, 'water_silence'))"
                     " AND t.status = 'dispatched'",
                     (gauge["id"], meter["id"]),
@@ -140,12 +152,15 @@ def test_flood_and_silent_morning_end_to_end(db_url: str, mqtt_broker_url: str,
             message = conn.execute("SELECT message FROM alerts WHERE kind = 'water_silence'"
                                    " AND source_id = %s", (meter["id"],)).fetchone()["message"]
             assert message.startswith("No water used since 21:")
-            # tickets placed in the device's cell and given to its on-duty worker
+            # cases placed in the device's cell and given to the worker the rule picks
             for kind, device in (("flood_depth", gauge), ("water_silence", meter)):
                 ticket = tickets[kind]
+                urgent = ticket["priority"] == "urgent"
                 assert ticket["grid_code"] == device["grid_code"]
-                assert ticket["worker_id"] == expected_worker(conn, device["grid_code"],
-                                                              ticket["first_seen"])
+                assert ticket["worker_id"] == expected_worker(conn, device, ticket["first_seen"],
+                                                              urgent), ticket["assigned_reason"]
+                assert ticket["assigned_reason"].startswith(
+                    "urgent: nearest available" if urgent else "on duty in cell")
             # the wall screen's data shows them
             wall = queries.wall_snapshot(conn, datetime.now(UTC))
             board_ids = {row["id"] for row in wall["board"]["rows"]}
