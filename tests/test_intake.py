@@ -4,6 +4,7 @@ the checks, and duplicate linking."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -247,3 +248,24 @@ def test_strip_metadata_keeps_the_picture() -> None:
     stripped = strip_metadata(jpeg)
     assert stripped == JPEG
     assert strip_metadata(b"not an image") == b"not an image"
+
+
+def test_two_reports_at_the_same_moment_see_each_other(desk: Desk, db_url: str) -> None:
+    """The second filing waits on the category's lock until the first commits, then links."""
+    first = file_case(desk.conn, at(desk, "patrol"), PATROL, settings=desk.settings,
+                      index=desk.index, clock=desk.clock)  # not committed yet
+    result: list[Intake] = []
+
+    def second() -> None:
+        with db.connect(db_url) as other:
+            result.append(file_case(other, at(desk, "citizen", north_m=10), OPEN311,
+                                    settings=desk.settings, index=desk.index, clock=desk.clock))
+            other.commit()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive() and not result  # waiting for the lock
+    desk.conn.commit()
+    thread.join(10)
+    assert result and result[0].duplicate_of == first.ticket_id
