@@ -415,34 +415,32 @@ def layout(ctx: AppContext) -> Component:
     """The form, the operator's recent calls and the callbacks."""
     user = require_role(*ROLES)
     recent, awaiting, bad, options, updated = _lists(ctx, user.username)
-    rate = rating_form(options)
+    follow_up = _days(ctx.settings.cases.bad_review_follow_up_days)
+    calls = html.Section(
+        [
+            html.Div([html.H2("My recent calls"),
+                      html.Button("Refresh", id="hl-refresh", className="btn")],
+                     className="toolbar"),
+            html.Div(recent, id="hl-recent"),
+        ],
+        className="panel",
+    )
+    callbacks = html.Section(
+        [
+            html.H2("Callbacks"),
+            html.H3("Closed cases waiting for the caller's rating"),
+            html.Div(awaiting, id="hl-awaiting"),
+            html.H3(f"Bad reviews: follow up within {follow_up}, then rate again"),
+            html.Div(bad, id="hl-bad"),
+            rating_form(options),
+        ],
+        className="panel",
+    )
     return html.Div(
         [
             header("12345 hotline", user, "/hotline", updated=updated),
-            html.Main(
-                [
-                    form_view(ctx),
-                    html.Section([html.Div([html.H2("My recent calls"),
-                                            html.Button("Refresh", id="hl-refresh",
-                                                        className="btn")],
-                                           className="toolbar"),
-                                  html.Div(recent, id="hl-recent")], className="panel"),
-                    html.Section(
-                        [
-                            html.H2("Callbacks"),
-                            html.H3("Closed cases waiting for the caller's rating"),
-                            html.Div(awaiting, id="hl-awaiting"),
-                            html.H3("Bad reviews: follow up within"
-                                    f" {_days(ctx.settings.cases.bad_review_follow_up_days)},"
-                                    " then rate again"),
-                            html.Div(bad, id="hl-bad"),
-                            rate,
-                        ],
-                        className="panel",
-                    ),
-                ],
-                className="hotline-page",
-            ),
+            html.Main([form_view(ctx), html.Div([calls, callbacks], className="hotline-side")],
+                      className="hotline-page"),
             dcc.Store(id="hl-done", data=0),
             dcc.Interval(id="hl-tick", interval=REFRESH_MS),
         ],
