@@ -72,7 +72,7 @@ from cityops.case_clock import CaseClock
 from cityops.case_photos import Photo, check_photo, image_type
 from cityops.grids import GridIndex
 from cityops.settings import Settings
-from cityops.tickets import Actor, NewCase, record_event
+from cityops.tickets import Actor, NewCase, record_event, transition
 from cityops.topics import Topics
 
 # Sources that file through here (sensor cases come from alerts).
@@ -257,14 +257,6 @@ def _link_duplicate(
 
 
 def _void_duplicate(conn: psycopg.Connection[Any], ticket_id: int, note: str) -> None:
-    """Void the new case as a duplicate, as the system. ``tickets.TRANSITIONS`` lets only people
-    void a case (operations, admin, hotline), so this one system move is written here, with the
-    same columns and event ``transition`` writes; the case is ``reported`` (just created)."""
-    moved = conn.execute(
-        "UPDATE tickets SET status = 'voided', updated_at = now(), closed_at = now()"
-        " WHERE id = %s AND status = 'reported' RETURNING id",
-        (ticket_id,),
-    ).fetchone()
-    assert moved is not None, f"case {ticket_id} was not reported"
-    record_event(conn, ticket_id, "system", "reported", "voided", note, role="system")
+    """Void the new case as a duplicate, as the system."""
+    transition(conn, ticket_id, "voided", Actor.system(), note)
 

@@ -52,7 +52,9 @@ class Rule:
 
 TRANSITIONS: dict[str, Rule] = {
     "accepted": Rule(("reported",), ("system", *OPS, "hotline")),
-    "voided": Rule(("reported", "accepted", "registered"), (*OPS, "hotline"), note_required=True),
+    # the system voids a report that duplicates an open case (cityops.intake)
+    "voided": Rule(("reported", "accepted", "registered"), ("system", *OPS, "hotline"),
+                   note_required=True),
     "registered": Rule(("accepted",), ("system", *OPS, "hotline")),
     "dispatched": Rule(("registered", "returned"), ("system", *OPS)),
     "returned": Rule(("dispatched", "signed_for"), ("grid_worker",), note_required=True,
