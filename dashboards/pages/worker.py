@@ -15,7 +15,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops import dispatch, households, queries
-from cityops.tickets import NOTE_REQUIRED, Actor, TransitionError, allowed_next
+from cityops.tickets import TRANSITIONS, Actor, TransitionError, allowed_next
 from dashboards.auth import WebUser, require_role
 from dashboards.components import (
     ACTION_LABELS,
@@ -54,7 +54,7 @@ def card(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Article:
                html.Span(_left(t, now), id={"type": "wk-left", "ticket": t["id"]})]
     controls: list[Component] = []
     if options:
-        needs_note = any(to in NOTE_REQUIRED for to in options)
+        needs_note = any(TRANSITIONS[to].note_required for to in options)
         controls = [
             dcc.Textarea(id={"type": "wk-note", "ticket": t["id"]}, className="note-field",
                          placeholder="Note: what you found or did"
