@@ -142,7 +142,7 @@ def _available(
 
 
 def _nearest(
-    workers: list[dict[str, Any]], lon: float, lat: float, at: datetime
+    workers: list[dict[str, Any]], lon: float, lat: float, at: datetime, tz: ZoneInfo
 ) -> tuple[dict[str, Any], float, str]:
     """The worker nearest the point, the distance in metres and where it was measured from."""
     best: tuple[dict[str, Any], float, str] | None = None
@@ -151,7 +151,7 @@ def _nearest(
                  and w["last_lat"] is not None and at - POSITION_FRESH <= w["position_at"])
         if fresh:
             metres = distance_m(w["last_lon"], w["last_lat"], lon, lat)
-            whence = f"last position {w['position_at']:%H:%M %Z}"
+            whence = f"last position {w['position_at'].astimezone(tz):%H:%M %Z}"
         else:
             metres = distance_m(w["centroid_lon"], w["centroid_lat"], lon, lat)
             whence = f"centre of cell {w['cell_code']} (no position in the last 30 min)"
@@ -211,7 +211,7 @@ def assign_ticket(
                                    (cell,)).fetchone()
                 assert row is not None
                 lon, lat = row["centroid_lon"], row["centroid_lat"]
-            chosen, metres, whence = _nearest(workers, lon, lat, at)
+            chosen, metres, whence = _nearest(workers, lon, lat, at, clock.tz)
             reason = (f"urgent: nearest available on duty in street {street}: {chosen['id']},"
                       f" {metres:.0f} m away (from the {whence}; {chosen['open_tickets']} cases"
                       f" in hand){_skips(skipped)}")

@@ -205,54 +205,25 @@ def test_wall_screen_and_ticket_page(live: Live, artifacts_dir: Path) -> None:
         link = driver.find_element(By.CSS_SELECTOR, f"a.feed-row[href='/tickets/{ticket_id}']")
         link.click()
         _wait(driver, "the ticket timeline",
-              lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tk-timeline li")) >= 2)
+              lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tk-timeline li")) >= 5)
         assert driver.current_url == f"{live.base}/tickets/{ticket_id}"
         assert driver.find_element(By.ID, "tk-title").text.startswith("Street flooding")
         timeline = _text(driver, "#tk-timeline")
-        assert "New → Dispatched" in timeline and "system" in timeline
+        assert "start → Reported" in timeline and "Registered → Dispatched" in timeline
+        assert "system" in timeline and "assignment" in timeline.lower()
+        assert "urgent: nearest available on duty in street" in timeline
+        assert "handle by" in _text(driver, "#tk-body").lower()
         buttons = _text(driver, "#tk-buttons")
-        assert "Acknowledge" in buttons and "Cancel ticket" in buttons
+        assert buttons == "Sign for"  # all operations may do with a dispatched case
         _shot(driver, artifacts_dir, "ticket.png")
+        driver.find_element(By.CSS_SELECTOR, "#tk-buttons button.btn-signed_for").click()
+        _wait(driver, "the case signed for",
+              lambda d: "now signed for" in _text(d, "#tk-msg")
+              and "Dispatched → Signed for" in _text(d, "#tk-timeline"))
+        assert "Postpone" not in _text(driver, "#tk-buttons")  # asked for by the worker only
         _no_outside_traffic(driver, live)
     finally:
         driver.quit()
 
 
-def test_grid_worker_acknowledges_on_a_phone(live: Live, artifacts_dir: Path) -> None:
-    ticket_id = live.scenario.tickets["flood"]
-    driver = _browser(live, 390, 844, mobile=True)
-    try:
-        _sign_in(driver, live, "gw1")
-        _wait(driver, "the worker's tickets", lambda d: d.find_elements(By.ID,
-                                                                         f"wk-card-{ticket_id}"))
-        assert driver.current_url == live.base + "/worker"
-        card = driver.find_element(By.ID, f"wk-card-{ticket_id}")
-        assert "Street flooding" in card.text and "left" in card.text
-        width = driver.execute_script("return [document.documentElement.scrollWidth,"
-                                      " window.innerWidth]")
-        assert width[0] <= width[1], f"the phone page scrolls sideways: {width}"
-        card.find_element(By.XPATH, ".//button[normalize-space()='Acknowledge']").click()
-        _wait(driver, "the acknowledgement",
-              lambda d: "acknowledged" in d.find_element(By.ID, f"wk-card-{ticket_id}").text.lower()
-              and "Arrived on site" in d.find_element(By.ID, f"wk-card-{ticket_id}").text)
-        assert f"Ticket #{ticket_id}: acknowledged." in _text(driver, "#wk-msg")
-        _shot(driver, artifacts_dir, "worker.png")
-
-        # resolving needs a note: the refusal is shown, nothing changes
-        card = driver.find_element(By.ID, f"wk-card-{ticket_id}")
-        card.find_element(By.XPATH, ".//button[normalize-space()='Arrived on site']").click()
-        resolve = f"//*[@id='wk-card-{ticket_id}']//button[normalize-space()='Resolved']"
-        _wait(driver, "arrival", lambda d: d.find_elements(By.XPATH, resolve))
-        driver.find_element(By.XPATH, resolve).click()
-        _wait(driver, "the refusal", lambda d: "Not changed" in _text(d, "#wk-msg"))
-        assert "say what was done" in _text(driver, "#wk-msg")
-
-        with db.connect(live.scenario.url) as conn:
-            events = conn.execute(
-                "SELECT actor, from_status, to_status FROM ticket_events WHERE ticket_id = %s"
-                " ORDER BY id", (ticket_id,)).fetchall()
-        assert [(e["actor"], e["to_status"]) for e in events][-2:] == [
-            ("gw1", "acknowledged"), ("gw1", "arrived")]
-        _no_outside_traffic(driver, live)
-    finally:
-        driver.quit()
+# The grid worker's phone page (390 x 844): tests/test_worker_browser.py.

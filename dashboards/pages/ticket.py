@@ -81,6 +81,12 @@ def _deadline(value: datetime | None, ctx: AppContext, now: datetime, active: bo
     return f"{text} ({fmt_left(value, now)})" if active else text
 
 
+def _unit(ctx: AppContext, category: str) -> str:
+    """The minor category's responsible unit (a case filed without one)."""
+    found = case_clock(ctx).catalogue.categories.get(category)
+    return found.unit if found else "—"
+
+
 def _stage(t: Mapping[str, Any], stage: str) -> bool:
     return bool(t["deadline_kind"] == stage)
 
@@ -101,7 +107,7 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
     facts = html.Dl(
         [
             _fact("Category", case_clock(ctx).catalogue.label(t["category"])),
-            _fact("Responsible unit", t["unit"] or "—"),
+            _fact("Responsible unit", t["unit"] or _unit(ctx, t["category"])),
             _fact("Source", source),
             _fact("Cell", f"{t['cell'] or '—'} ({t['grid_code'] or 'no cell'})"),
             _fact("Address", t["case_address"] or "—"),
@@ -224,17 +230,18 @@ def _event_view(e: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Li
         change = f"({STATUS_LABELS[e['to_status']].lower()})"
     who = e["actor"] + (f" · {e['role']}" if e["role"] and e["role"] != e["actor"] else "")
     photos = list(e["photos"] or [])
+    kind = ([badge(KIND_LABELS[e["kind"]], f"kind-{e['kind']}"), " "]
+            if e["kind"] != "transition" else [])
+    pictures: list[Component | str] = []
+    if photos:
+        pictures = [f" · {len(photos)} photo{'s' if len(photos) != 1 else ''}: ",
+                    *[html.A(f"#{p} ", href=f"/photos/{p}", target="_blank",
+                             className="photo-link") for p in photos]]
     return html.Li(
         [html.Span(fmt_time(e["at"], ctx.tz, now, seconds=True), className="time"),
          html.Span(who, className="actor"),
-         badge(KIND_LABELS[e["kind"]], f"kind-{e['kind']}") if e["kind"] != "transition"
-         else None,
-         html.Span(change, className="change"),
-         html.Span(e["note"], className="note"),
-         html.Span([f"{len(photos)} photo{'s' if len(photos) != 1 else ''}: ",
-                    *[html.A(f"#{p}", href=f"/photos/{p}", target="_blank",
-                             className="photo-link") for p in photos]],
-                   className="photos") if photos else None],
+         html.Span([*kind, change], className="change"),
+         html.Span([e["note"], *pictures], className="note")],
         className=f"event event-{e['kind']}",
     )
 
