@@ -2,8 +2,10 @@
 
 ``generate_district(seed, size)`` partitions a district polygon into street centres, responsibility
 grids and communities (nested Voronoi cells), and places households (some of them elderly people
-living alone with a smart water meter), flood gauges at low points, manhole covers, cameras and
-grid workers with a day and a night shift per community. Same seed and size, same district.
+living alone with a smart water meter), flood gauges at low points, manhole covers, cameras,
+grid workers with a day and a night shift per community, and the flood-season key sites of each
+street (underpasses, low roads, basements, shelters, a supply depot; ``_key_sites``). Same seed and
+size, same district.
 ``load_district`` writes it into an empty database with COPY.
 
 Everything personal here (names, phones, addresses) is invented.
@@ -97,6 +99,7 @@ class District:
     cameras: list[dict[str, Any]] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
     shifts: list[dict[str, Any]] = field(default_factory=list)
+    key_sites: list[dict[str, Any]] = field(default_factory=list)
 
     def residents(self) -> int:
         """Number of residents in the generated households."""
@@ -194,6 +197,7 @@ def generate_district(
     district = District(seed=seed, size=size, cells=cells)
     say("households, devices and workers")
     _populate(rng, district, communities)
+    _key_sites(seed, district, communities)
     return district
 
 
@@ -267,6 +271,55 @@ def _populate(rng: random.Random, district: District, communities: list[Cell]) -
         })
 
 
+# Flood-season key sites per street: (kind, id prefix, plain name, how many).
+KEY_SITE_KINDS = (("underpass", "UP", "Underpass", 3), ("low_road", "LR", "Low road", 2),
+                  ("basement", "BS", "Basement", 2), ("shelter", "SH", "Shelter", 2),
+                  ("depot", "DP", "Supply depot", 1))
+GAUGED_LOW_POINTS = ("underpass", "tunnel mouth")
+
+
+def _key_sites(seed: int, district: District, communities: list[Cell]) -> None:
+    """Key sites of each street, inside the street's communities, from an rng of their own (so
+    adding them changed nothing else). An underpass goes next to a flood gauge labelled as one
+    (about 15 m away) while the street has such gauges; the rest are placed at random."""
+    rng = random.Random(f"key-sites-{seed}")
+    by_street: dict[str, list[Cell]] = {}
+    for cell in communities:
+        by_street.setdefault(cell.code[:9], []).append(cell)
+    cell_of = {c.code: c for c in communities}
+    for s, street in enumerate(c for c in district.cells if c.level == "street"):
+        name = STREET_NAMES[s]
+        cells = by_street[street.code[:9]]
+        gauges = [d for d in district.devices if d["kind"] == "flood_gauge"
+                  and d["grid_code"][:9] == street.code[:9]
+                  and d["label"].endswith(GAUGED_LOW_POINTS)]
+        for kind, prefix, label, count in KEY_SITE_KINDS:
+            n = count if kind != "shelter" else rng.choice((1, 2))
+            for i in range(1, n + 1):
+                notes = ""
+                gauge = gauges.pop(0) if kind == "underpass" and gauges else None
+                if gauge is not None:
+                    cell = cell_of[gauge["grid_code"]]
+                    p = Point(round(gauge["lon"] + 0.00012, 6), round(gauge["lat"] + 0.00008, 6))
+                    if not cell.geometry.contains(p):
+                        p = Point(gauge["lon"], gauge["lat"])
+                    notes = f"flood gauge {gauge['id']} at the entrance"
+                else:
+                    cell = rng.choice(cells)
+                    p = _random_point(rng, cell.geometry)
+                capacity = None
+                if kind == "shelter":
+                    capacity = rng.choice((150, 200, 300, 400, 500))
+                    notes = "school hall" if i == 1 else "community centre"
+                elif kind == "depot":
+                    notes = "sandbags, pumps, barriers, life jackets"
+                district.key_sites.append({
+                    "id": f"{prefix}{s + 1:02d}{i:02d}", "kind": kind,
+                    "name": f"{label}, {name} {i}", "grid_code": cell.code,
+                    "lon": p.x, "lat": p.y, "capacity": capacity, "notes": notes,
+                })
+
+
 def _copy(
     cur: psycopg.Cursor[Any], table: str, columns: list[str], rows: list[dict[str, Any]]
 ) -> None:
@@ -298,6 +351,8 @@ def load_district(conn: psycopg.Connection[Any], district: District) -> None:
               district.cameras)
         _copy(cur, "workers", ["id", "name", "phone", "cell_code"], district.workers)
         _copy(cur, "shifts", ["worker_id", "weekday", "starts", "ends"], district.shifts)
+        _copy(cur, "key_sites", ["id", "kind", "name", "grid_code", "lon", "lat", "capacity",
+                                 "notes"], district.key_sites)
         cur.execute(
             "INSERT INTO meta (key, value) VALUES ('district', %s)",
             (json.dumps({"seed": district.seed, "size": district.size.__dict__,

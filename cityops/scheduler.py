@@ -17,7 +17,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from cityops import device_health, escalation, retention, water_history
+from cityops import device_health, escalation, flood_season, retention, water_history
 from cityops.settings import Settings
 from cityops.topics import Topics
 
@@ -75,6 +75,10 @@ class Scheduler:
         self._scheduler.add_job(self._once("water-history", every, self._water_history),
                                 "interval", seconds=every, id="water-history",
                                 next_run_time=datetime.now(UTC))
+        # flood season: key sites' inspection cases, checked daily (and at start)
+        self._scheduler.add_job(self._once("flood-inspections", 86400, self._flood_inspections),
+                                "interval", seconds=86400, id="flood-inspections",
+                                next_run_time=datetime.now(UTC))
 
     def _once(self, job: str, seconds: int, work: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -120,6 +124,13 @@ class Scheduler:
             meters = water_history.refresh_history(conn, now,
                                                    self._settings.detection.water.history_days)
         log.info("water history refreshed", extra={"meters": meters})
+
+    def _flood_inspections(self) -> None:
+        with self._pool.connection() as conn:
+            created = flood_season.create_inspections(conn, datetime.now(UTC), self._settings,
+                                                      topics=self._topics)
+        if created:
+            log.info("flood-season inspections", extra={"tickets": created})
 
     def start(self) -> None:
         """Start the jobs in a background thread."""

@@ -251,6 +251,34 @@ class NotifySettings(BaseModel):
         return value
 
 
+class FloodSeasonSettings(BaseModel):
+    """Flood season (docs/cases.md, "Flood season"): dates are month-day in local time."""
+
+    season_start: str = Field("06-01", description="first day of the flood season (MM-DD)")
+    season_end: str = Field("09-30", description="last day of the flood season (MM-DD)")
+    inspection_lead_days: int = Field(
+        14, ge=0, le=120, description="key sites' inspection cases are created this many days"
+                                      " before the season starts"
+    )
+
+    @field_validator("season_start", "season_end")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        from datetime import date
+
+        try:
+            date.fromisoformat(f"2024-{value}")  # a leap year: 02-29 is a day
+        except ValueError:
+            raise ValueError(f"must be a month and day like 06-01, not {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _in_order(self) -> FloodSeasonSettings:
+        if self.season_end < self.season_start:
+            raise ValueError("season_end must come after season_start within one year")
+        return self
+
+
 class DeviceHealthSettings(BaseModel):
     """Silent devices (docs/operations.md, "Device health"); ``devices.config`` key
     ``reporting_interval_s`` overrides the interval of one device."""
@@ -318,6 +346,7 @@ class Settings(BaseSettings):
     detection: DetectionSettings = DetectionSettings()
     cases: CasesSettings = CasesSettings()
     notify: NotifySettings = NotifySettings()
+    flood_season: FloodSeasonSettings = FloodSeasonSettings()
     device_health: DeviceHealthSettings = DeviceHealthSettings()
     retention: RetentionSettings = RetentionSettings()
 

@@ -16,6 +16,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops import queries
+from dashboards import flood_view
 from dashboards.auth import require_role
 from dashboards.components import (
     KIND_NAMES,
@@ -155,9 +156,12 @@ def layout(ctx: AppContext) -> Component:
     with ctx.pool.connection() as conn:
         cells = queries.cell_shapes(conn)
         snap = queries.wall_snapshot(conn, now, board_limit=BOARD_ROWS)
+        flood = flood_view.state(conn, now, ctx.tz)
+    flood_traces = None
     if cells:
         figure = cell_map(cells, snap["alerts_by_cell"], alert_markers(snap["alerts"]),
                           width=MAP_SIZE[0], height=MAP_SIZE[1])
+        flood_traces = flood_view.add_map_layers(figure, flood)
     else:
         figure = empty_figure("No grid cells loaded yet.")
     map_view = dcc.Graph(
@@ -171,7 +175,8 @@ def layout(ctx: AppContext) -> Component:
             html.Div(vitals_view(snap["vitals"], ctx, now), id="wall-vitals", className="vitals"),
             html.Div(
                 [
-                    html.Section([html.H2("Communities by open alerts"), map_view],
+                    html.Section([html.H2(flood_view.map_title(flood["flood"]),
+                                          id="wall-map-title"), map_view],
                                  className="panel map-panel"),
                     html.Div(
                         [html.Section([html.H2("Live alerts"),
@@ -182,12 +187,14 @@ def layout(ctx: AppContext) -> Component:
                                        html.Div(board_view(snap["board"], now),
                                                 id="wall-board")],
                                       className="panel board-panel")],
-                        className="side",
+                        className="side", id="wall-side", style=flood_view.normal_style(flood),
                     ),
+                    flood_view.side(flood, ctx.tz, now),
                 ],
                 className="wall-main",
             ),
             dcc.Store(id="wall-cells", data=[c["code"] for c in cells]),
+            flood_view.stores(flood_traces),
             dcc.Interval(id="wall-tick", interval=REFRESH_MS),
         ],
         className="wall",
@@ -196,6 +203,7 @@ def layout(ctx: AppContext) -> Component:
 
 def register(app: Dash, ctx: AppContext) -> None:
     """The wall's callbacks: the periodic refresh and clicks on map markers."""
+    flood_view.register(app, ctx)
 
     @app.callback(
         Output("wall-vitals", "children"),

@@ -1,0 +1,491 @@
+"""Flood season: key sites of the synthetic district, pre-season inspections, flood events and
+their reports, and the wall's flood view in headless Chromium (tests/artifacts/wall-flood.png)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cityops import db, dispatch, flood_season, tickets, users
+from cityops.alerts import AlertSignal, raise_alert
+from cityops.cameras import distance_m
+from cityops.case_clock import CaseClock
+from cityops.district import DistrictSize, generate_district, load_district
+from cityops.grids import GridIndex
+from cityops.settings import FloodSeasonSettings, Settings
+from cityops.tickets import Actor, NewCase, create_case, transition
+from cityops.topics import Topics
+
+SMALL = DistrictSize(streets=3, grids=6, communities=15, households_per_community=6,
+                     flood_gauges=4, manhole_covers=5, cameras=3)
+TZ = ZoneInfo("Asia/Shanghai")
+SETTINGS = Settings()
+INSPECTED = ("underpass", "low_road", "basement")
+
+
+# --- key sites ---------------------------------------------------------------------------------
+
+def test_key_sites_are_generated_deterministically_inside_their_streets() -> None:
+    a, b, c = generate_district(5, SMALL), generate_district(5, SMALL), generate_district(6, SMALL)
+    assert a.key_sites == b.key_sites and a.key_sites != c.key_sites
+    index = GridIndex(a.cells)
+    streets = [cell for cell in a.cells if cell.level == "street"]
+    for street in streets:
+        mine = [k for k in a.key_sites if k["grid_code"][:9] == street.code[:9]]
+        kinds = Counter(k["kind"] for k in mine)
+        assert kinds["underpass"] == 3 and kinds["low_road"] == 2 and kinds["basement"] == 2
+        assert kinds["depot"] == 1 and 1 <= kinds["shelter"] <= 2
+        name = street.name.removesuffix(" Street Centre")
+        assert f"Underpass, {name} 2" in {k["name"] for k in mine}
+    for k in a.key_sites:
+        assert index.locate(k["lon"], k["lat"]) == k["grid_code"]  # inside its community
+        assert (k["capacity"] is not None) == (k["kind"] == "shelter")
+    assert len({k["id"] for k in a.key_sites}) == len(a.key_sites)
+
+
+def test_underpasses_sit_next_to_the_gauges_labelled_as_underpasses() -> None:
+    district = generate_district(1)  # the demo district: 40 gauges, 13 streets
+    gauges = {d["id"]: d for d in district.devices if d["kind"] == "flood_gauge"}
+    gauged = [k for k in district.key_sites if k["notes"].startswith("flood gauge")]
+    assert len(gauged) >= 10
+    for k in gauged:
+        g = gauges[k["notes"].split()[2]]
+        assert g["label"].endswith(("underpass", "tunnel mouth"))
+        assert distance_m(k["lon"], k["lat"], g["lon"], g["lat"]) < 30
+    # key sites come from an rng of their own: the demo's devices are as they were
+    assert len(district.devices) == 40 + 300 + sum(h["elderly_alone"]
+                                                   for h in district.households)
+
+
+@pytest.mark.integration
+def test_load_district_loads_the_key_sites(db_url: str) -> None:
+    district = generate_district(2, SMALL)
+    with db.connect(db_url) as conn:
+        load_district(conn, district)
+        rows = conn.execute("SELECT id, kind, name, grid_code, lon, lat, capacity, notes"
+                            " FROM key_sites ORDER BY id").fetchall()
+        assert rows == sorted(district.key_sites, key=lambda k: k["id"])
+        listed = flood_season.key_sites(conn)
+        assert len(listed) == len(rows) and all(k["cell"] for k in listed)
+
+
+# --- inspections -------------------------------------------------------------------------------
+
+def _local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=TZ)
+
+
+def test_inspection_window() -> None:
+    fs = FloodSeasonSettings()
+    assert flood_season.inspection_season(_local("2027-05-17").date(), fs) is None
+    assert flood_season.inspection_season(_local("2027-05-18").date(), fs) == 2027
+    assert flood_season.inspection_season(_local("2027-09-30").date(), fs) == 2027
+    assert flood_season.inspection_season(_local("2027-10-01").date(), fs) is None
+    with pytest.raises(ValueError, match="month and day"):
+        FloodSeasonSettings(season_start="06-31")
+    with pytest.raises(ValueError, match="after season_start"):
+        FloodSeasonSettings(season_start="09-01", season_end="06-01")
+
+
+def _inspections(conn: Any) -> list[dict[str, Any]]:
+    return list(conn.execute(
+        "SELECT t.id, t.key_site_id, t.title, t.status, t.source, t.category, t.worker_id,"
+        " t.unit, k.kind FROM tickets t JOIN key_sites k ON k.id = t.key_site_id"
+        " WHERE t.category = 'C0206' ORDER BY t.key_site_id, t.id").fetchall())
+
+
+@pytest.mark.integration
+def test_inspections_once_per_site_and_season(db_url: str) -> None:
+    with db.connect(db_url, autocommit=True) as conn:
+        load_district(conn, generate_district(2, SMALL))
+        sites = [r["id"] for r in conn.execute(
+            "SELECT id FROM key_sites WHERE kind = ANY(%s) ORDER BY id", (list(INSPECTED),))]
+        assert len(sites) == 21
+        # 15 days before the season: not yet
+        assert flood_season.create_inspections(conn, _local("2027-05-17 10:00"), SETTINGS) == []
+        created = flood_season.create_inspections(conn, _local("2027-05-18 10:00"), SETTINGS)
+        assert len(created) == 21
+        cases = _inspections(conn)
+        assert [c["key_site_id"] for c in cases] == sites
+        for c in cases:
+            assert c["source"] == "scheduled" and c["title"].startswith(
+                "Flood-season inspection 2027: ")
+            assert c["status"] == "dispatched" and c["worker_id"] is not None  # 10:00: day shift
+            assert c["unit"] == "District flood control office"
+        events = conn.execute(
+            "SELECT actor, from_status, to_status FROM ticket_events WHERE ticket_id = %s"
+            " AND kind = 'transition' ORDER BY id", (created[0],)).fetchall()
+        assert [(e["actor"], e["to_status"]) for e in events] == [
+            ("system", "reported"), ("system", "accepted"), ("system", "registered"),
+            ("system", "dispatched")]
+        # run again the same day, a week later, during the season: nothing new
+        for when in ("2027-05-18 10:00", "2027-05-25 10:00", "2027-07-01 10:00"):
+            assert flood_season.create_inspections(conn, _local(when), SETTINGS) == []
+        # a site added during the season gets its inspection; after the season nothing
+        conn.execute("INSERT INTO key_sites (id, kind, name, grid_code, lon, lat)"
+                     " SELECT 'UP9901', 'underpass', 'Underpass, new', grid_code, lon, lat"
+                     " FROM key_sites WHERE id = %s", (sites[0],))
+        assert flood_season.create_inspections(conn, _local("2027-10-01 10:00"), SETTINGS) == []
+        assert len(flood_season.create_inspections(conn, _local("2027-08-02 10:00"),
+                                                   SETTINGS)) == 1
+        # next year's season: a new round
+        assert len(flood_season.create_inspections(conn, _local("2028-05-20 10:00"),
+                                                   SETTINGS)) == 22
+        per_site = Counter(c["key_site_id"] for c in _inspections(conn))
+        assert set(per_site.values()) == {2} and len(per_site) == 22
+
+
+@pytest.mark.integration
+def test_inspections_created_by_concurrent_runs_are_not_doubled(db_url: str) -> None:
+    with db.connect(db_url, autocommit=True) as conn:
+        load_district(conn, generate_district(2, SMALL))
+    now = _local("2027-06-03 09:30")
+    results: list[list[int]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def run() -> None:
+        try:
+            with db.connect(db_url) as conn:
+                barrier.wait()
+                with conn.transaction():
+                    results.append(flood_season.create_inspections(conn, now, SETTINGS))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(len(r) for r in results)[-1] == 21 and sum(len(r) for r in results) == 21
+    with db.connect(db_url) as conn:
+        per_site = Counter(c["key_site_id"] for c in _inspections(conn))
+    assert len(per_site) == 21 and set(per_site.values()) == {1}
+
+
+# --- flood events ------------------------------------------------------------------------------
+
+BASE = datetime(2026, 7, 14, 0, 0, tzinfo=UTC)
+
+
+def _at(hhmm: str) -> datetime:
+    h, m = hhmm.split(":")
+    return BASE + timedelta(hours=int(h), minutes=int(m))
+
+
+def _alert(conn: Any, device: str, start: str, end: str | None, *, kind: str = "flood_depth",
+           severity: str = "high", details: dict[str, Any] | None = None,
+           by_hand: bool = False) -> int:
+    dev = conn.execute("SELECT * FROM devices WHERE id = %s", (device,)).fetchone()
+    alert_id = raise_alert(conn, AlertSignal(
+        source_id=device, kind=kind, severity=severity, message=f"water at {device}",
+        observed_at=_at(start), grid_code=dev["grid_code"], lon=dev["lon"], lat=dev["lat"],
+        details={"levels_mm": [150, 270, 500], **(details or {})})).alert_id
+    if end is not None:
+        if by_hand:
+            conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = %s WHERE id = %s",
+                         (_at(end), alert_id))
+        else:
+            conn.execute(
+                "UPDATE alerts SET status = 'resolved', resolved_at = now(),"
+                " details = details || jsonb_build_object('cleared_at', %s::timestamptz)"
+                " WHERE id = %s", (_at(end), alert_id))
+    return alert_id
+
+
+def _case(conn: Any, worker: str, times: dict[str, str], *, alert_id: int | None = None,
+          opened: str | None = None) -> int:
+    """A flood case moved through the workflow, its events then put at the given times."""
+    ops = Actor("ops1", "operations")
+    gw = Actor("gw", "grid_worker", worker_id=worker)
+    if alert_id is not None:
+        ticket_id = tickets.create_for_alert(conn, alert_id)
+        assert ticket_id is not None
+    else:
+        ticket_id = create_case(conn, NewCase(source="citizen", category="E0401",
+                                              title="Water on the road", description="deep"),
+                                ops)
+        transition(conn, ticket_id, "accepted", ops)
+        transition(conn, ticket_id, "registered", ops)
+    conn.execute("UPDATE tickets SET worker_id = %s WHERE id = %s", (worker, ticket_id))
+    transition(conn, ticket_id, "dispatched", Actor.system(), "test")
+    if "signed_for" in times:
+        transition(conn, ticket_id, "signed_for", gw)
+    if "handled" in times:
+        transition(conn, ticket_id, "in_progress", gw)
+        transition(conn, ticket_id, "handled", gw, "pumped out")
+    for status, hhmm in times.items():
+        conn.execute("UPDATE ticket_events SET at = %s WHERE ticket_id = %s AND to_status = %s",
+                     (_at(hhmm), ticket_id, status))
+    if opened is not None:
+        conn.execute("UPDATE tickets SET created_at = %s WHERE id = %s", (_at(opened), ticket_id))
+        conn.execute("UPDATE ticket_events SET at = %s WHERE ticket_id = %s"
+                     " AND to_status IN ('reported', 'accepted', 'registered')",
+                     (_at(opened), ticket_id))
+    return ticket_id
+
+
+def _known_floods(conn: Any) -> dict[str, Any]:
+    load_district(conn, generate_district(2, SMALL))
+    worker = conn.execute("SELECT id FROM workers ORDER BY id LIMIT 1").fetchone()["id"]
+    for hhmm, mm in [("08:00", 160), ("08:10", 280), ("08:20", 310), ("08:40", 200),
+                     ("09:00", 60), ("13:00", 155)]:
+        conn.execute("INSERT INTO readings (device_id, metric, ts, value)"
+                     " VALUES ('FG000001', 'depth_mm', %s, %s)", (_at(hhmm), mm))
+    for hhmm, mm in [("08:30", 150), ("08:50", 220), ("09:40", 40)]:
+        conn.execute("INSERT INTO readings (device_id, metric, ts, value)"
+                     " VALUES ('FG000002', 'depth_mm', %s, %s)", (_at(hhmm), mm))
+    a = {
+        "a1": _alert(conn, "FG000001", "08:00", "09:00", severity="critical"),
+        "a2": _alert(conn, "FG000002", "08:30", "10:00"),
+        # 45 min after the event's end so far: the same event; depth only in its details
+        "a3": _alert(conn, "FG000003", "10:45", "11:30", severity="medium",
+                     details={"depth_mm": 180}, by_hand=True),
+        # 90 min later: a new event ...
+        "a4": _alert(conn, "FG000001", "13:00", "13:20", severity="medium"),
+        # ... joined by an alert exactly 60 min after its end
+        "a5": _alert(conn, "FG000004", "14:20", "14:40", severity="medium"),
+        # a manhole alert in between is no flood
+        "m1": _alert(conn, "MC000001", "12:00", "12:10", kind="manhole_tilt"),
+        "a6": _alert(conn, "FG000002", "18:00", None, severity="medium",
+                     details={"depth_mm": 170}),
+    }
+    t = {
+        "t1": _case(conn, worker, {"dispatched": "08:05", "signed_for": "08:15",
+                                   "handled": "09:05"}, alert_id=a["a1"], opened="08:01"),
+        "t2": _case(conn, worker, {"dispatched": "08:35", "signed_for": "08:55",
+                                   "handled": "10:35"}, alert_id=a["a2"], opened="08:31"),
+        "t3": _case(conn, worker, {"dispatched": "09:20", "signed_for": "09:50"},
+                    opened="09:10"),
+        "t4": _case(conn, worker, {"dispatched": "12:05"}, opened="12:00"),  # between events
+    }
+    return {"alerts": a, "tickets": t}
+
+
+@pytest.mark.integration
+def test_flood_events_merge_and_split(db_url: str) -> None:
+    with db.connect(db_url, autocommit=True) as conn:
+        k = _known_floods(conn)
+        a = k["alerts"]
+        events = flood_season.flood_events(conn, _at("00:00"), _at("23:59"), detail=False)
+        assert [(e["id"], e["start"], e["end"]) for e in events] == [
+            (a["a1"], _at("08:00"), _at("11:30")),
+            (a["a4"], _at("13:00"), _at("14:40")),
+            (a["a6"], _at("18:00"), None),
+        ]
+        assert [[x["id"] for x in e["alerts"]] for e in events] == [
+            [a["a1"], a["a2"], a["a3"]], [a["a4"], a["a5"]], [a["a6"]]]
+        # a window inside an event finds all of it; a window between events finds none
+        inside = flood_season.flood_events(conn, _at("09:30"), _at("09:40"), detail=False)
+        assert [(e["start"], e["end"]) for e in inside] == [(_at("08:00"), _at("11:30"))]
+        assert flood_season.flood_events(conn, _at("12:00"), _at("12:30")) == []
+        assert flood_season.current_flood(conn, _at("12:00"), TZ) is None
+        flood = flood_season.current_flood(conn, _at("19:00"), TZ)  # a6 is open
+        assert flood is not None and flood["id"] == a["a6"] and flood["active"]
+        assert [g["depth_mm"] for g in flood["gauges"]] == [170]
+        assert flood["streets"] and flood["crews"]
+        # split at exactly 60 min + 1 s
+        assert len(flood_season.merge_alerts([
+            {"id": 1, "first_seen": _at("01:00"), "ended": _at("02:00")},
+            {"id": 2, "first_seen": _at("03:00") + timedelta(seconds=1), "ended": _at("04:00")},
+        ])) == 2
+
+
+@pytest.mark.integration
+def test_flood_report_numbers(db_url: str) -> None:
+    with db.connect(db_url, autocommit=True) as conn:
+        k = _known_floods(conn)
+        a, t = k["alerts"], k["tickets"]
+        event = flood_season.flood_event(conn, str(a["a1"]), _at("23:00"))
+        assert event is not None
+        assert event["id"] == a["a1"] and not event["active"]
+        assert event["duration_s"] == 3.5 * 3600
+        gauges = {g["device_id"]: g for g in event["gauges"]}
+        assert list(gauges) == ["FG000001", "FG000002", "FG000003"]  # by peak, deepest first
+        g1 = gauges["FG000001"]
+        assert (g1["peak_mm"], g1["peak_at"]) == (310, _at("08:20"))
+        assert g1["peak_level"] == "level 2 of 3 (270 mm)"
+        assert [(c["level"], c["at"]) for c in g1["crossed"]] == [(1, _at("08:00")),
+                                                                  (2, _at("08:10"))]
+        assert gauges["FG000002"]["peak_mm"] == 220
+        assert gauges["FG000003"]["peak_mm"] == 180  # from the alert's details
+        assert [(c["level"], c["at"]) for c in gauges["FG000003"]["crossed"]] == [
+            (1, _at("10:45"))]
+        assert event["peak_mm"] == 310
+        assert [c["id"] for c in event["cases"]] == [t["t1"], t["t2"], t["t3"]]
+        cases = {c["id"]: c for c in event["cases"]}
+        assert [cases[t[x]]["sign_s"] for x in ("t1", "t2", "t3")] == [600, 1200, 1800]
+        assert [cases[t[x]]["handle_s"] for x in ("t1", "t2")] == [3600, 7200]
+        assert cases[t["t3"]]["handle_s"] is None and cases[t["t3"]]["open"]
+        assert event["response"] == {
+            "sign": {"n": 3, "median_s": 1200, "max_s": 1800},
+            "handle": {"n": 2, "median_s": 5400, "max_s": 5400 + 1800},
+        }
+        timeline = event["timeline"]
+        assert (timeline[0]["kind"], timeline[0]["at"]) == ("first_alert", _at("08:00"))
+        assert (timeline[-1]["kind"], timeline[-1]["at"]) == ("last_resolved", _at("11:30"))
+        kinds = Counter(x["kind"] for x in timeline)
+        assert kinds["level"] == 4 and kinds["case_reported"] == 3 and kinds["case_dispatched"] == 3
+        assert kinds["case_signed_for"] == 3 and kinds["case_handled"] == 2
+        assert kinds["resolved"] == 2 and kinds["alert"] == 2
+        assert [x["at"] for x in timeline] == sorted(x["at"] for x in timeline)
+        # the same event found by a time inside it; no event at a time outside any
+        by_alert = flood_season.flood_event(conn, str(a["a3"]), _at("23:00"))
+        assert by_alert is not None and by_alert["id"] == a["a1"]
+        by_time = flood_season.flood_event(conn, _at("10:15").isoformat(), _at("23:00"))
+        assert by_time is not None and by_time["id"] == a["a1"]
+        assert flood_season.flood_event(conn, _at("12:30").isoformat(), _at("23:00")) is None
+        assert flood_season.flood_event(conn, str(a["m1"]), _at("23:00")) is None
+
+
+# --- the wall's flood view in Chromium ----------------------------------------------------------
+
+def _flood_scenario(url: str) -> dict[str, Any]:
+    """The demo district with a flood going on: three gauges flooding, one drained, their cases
+    dispatched, one signed for; a citizen's report of waterlogging."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    settings = Settings()
+    clock = CaseClock.from_settings(settings)
+    with db.connect(url, autocommit=True) as conn:
+        load_district(conn, generate_district(1))
+        index = GridIndex.from_rows(conn.execute(
+            "SELECT code, level, name, parent_code, geometry FROM grids").fetchall())
+        conn.execute("UPDATE devices SET online = true, last_seen = %s WHERE kind <> 'water_meter'",
+                     (now - timedelta(minutes=1),))
+        # the gauges with the most cameras within 300 m, in two streets
+        gauges = conn.execute(
+            "SELECT d.id, d.grid_code, d.lon, d.lat, d.label, (SELECT count(*) FROM cameras c"
+            "  WHERE abs(c.lon - d.lon) < 0.003 AND abs(c.lat - d.lat) < 0.0027) AS cams"
+            " FROM devices d WHERE d.kind = 'flood_gauge' ORDER BY cams DESC, d.id LIMIT 4"
+        ).fetchall()
+        plan = [(gauges[0], 520, "critical", 45, 4.0), (gauges[1], 310, "high", 38, 2.0),
+                (gauges[2], 180, "medium", 20, 0.0), (gauges[3], 160, "medium", 50, 0.0)]
+        alerts = []
+        for g, depth, severity, minutes, rise in plan:
+            for m in range(minutes, -1, -5):
+                conn.execute("INSERT INTO readings (device_id, metric, ts, value) VALUES"
+                             " (%s, 'depth_mm', %s, %s)",
+                             (g["id"], now - timedelta(minutes=m),
+                              max(0.0, depth - m * rise)))
+            level = sum(depth >= x for x in (150, 270, 500))
+            alert_id = raise_alert(conn, AlertSignal(
+                source_id=g["id"], kind="flood_depth", severity=severity,
+                message=f"Water {depth} mm deep at {g['label']}",
+                observed_at=now - timedelta(minutes=minutes), grid_code=g["grid_code"],
+                lon=g["lon"], lat=g["lat"],
+                details={"depth_mm": depth, "levels_mm": [150, 270, 500],
+                         "level": f"level {level}", "rise_mm_per_min": rise})).alert_id
+            alerts.append(alert_id)
+        # the fourth gauge has drained already
+        conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = now(), details ="
+                     " details || jsonb_build_object('cleared_at', %s::timestamptz)"
+                     " WHERE id = %s", (now - timedelta(minutes=12), alerts[3]))
+        cases = []
+        for alert_id in alerts[:3]:
+            ticket_id = tickets.create_for_alert(conn, alert_id)
+            assert ticket_id is not None
+            dispatch.assign_ticket(conn, ticket_id, index, clock, Topics(), now)
+            cases.append(ticket_id)
+        worker = conn.execute("SELECT worker_id FROM tickets WHERE id = %s",
+                              (cases[0],)).fetchone()["worker_id"]
+        transition(conn, cases[0], "signed_for", Actor("gw", "grid_worker", worker_id=worker))
+        ops = Actor("ops1", "operations")
+        g = gauges[1]
+        citizen = create_case(conn, NewCase(
+            source="citizen", category="E0401", title="Water over the kerb",
+            description="The road is under water", lon=g["lon"] + 0.0004, lat=g["lat"]), ops)
+        transition(conn, citizen, "accepted", ops)
+        transition(conn, citizen, "registered", ops)
+        users.create_user(conn, "ops1", "Olga Ops", "operations", "correct horse battery")
+    return {"now": now, "alerts": alerts, "cases": [*cases, citizen], "gauges": gauges}
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> None:
+    import test_browser as tb
+    from selenium.webdriver.common.by import By
+    from werkzeug.serving import make_server
+
+    from dashboards.app import create_app
+
+    sc = _flood_scenario(db_url)
+    pool = db.make_pool(db_url, max_size=6, name="flood-test")
+    app = create_app(pool, Settings(secret_key="browser-test-key-0123456789abcdef"))
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = tb._RecordingProxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    live = tb.Live(f"http://127.0.0.1:{server.server_port}", None, proxy)  # type: ignore[arg-type]
+    driver = tb._browser(live, 1920, 1080)
+
+    def text(css: str) -> str:  # read at once: the wall redraws its panels every 5 s
+        return str(driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]))"
+            ".map(e => e.innerText).join(' ');", css))
+
+    try:
+        driver.get(live.base + "/")
+        tb._wait(driver, "the sign-in form", lambda d: d.find_elements(By.ID, "username"))
+        driver.find_element(By.ID, "username").send_keys("ops1")
+        driver.find_element(By.ID, "password").send_keys("correct horse battery")
+        driver.find_element(By.ID, "login-button").click()
+        tb._wait(driver, "the flood banner", lambda d: d.find_elements(By.ID, "flood-banner"))
+        tb._wait(driver, "the map", lambda d: d.find_elements(
+            By.CSS_SELECTOR, "#wall-map canvas.maplibregl-canvas"))
+        banner = text("#flood-banner")
+        assert "FLOOD" in banner and "3 gauges flooding, 1 drained" in banner
+        assert "peak 520 mm" in banner
+        gauges = text("#flood-gauges")
+        assert "520 mm" in gauges and "level 3 of 3 (500 mm)" in gauges
+        assert "within 300 m" in gauges and "rising 4 mm/min" in gauges
+        cases = text("#flood-cases")
+        for ticket_id in sc["cases"]:
+            assert f"#{ticket_id}" in cases
+        assert "signed for" in cases and "not dispatched" in cases
+        assert "Water over the kerb" in cases
+        crews = text("#flood-crews")
+        assert "1 in hand" in crews and "free" in crews
+        assert not driver.find_element(By.ID, "wall-side").is_displayed()
+        assert "Shelter" in text("#wall-map-title")
+        fits = driver.execute_script(
+            "const e = document.documentElement;"
+            " return [e.scrollWidth, e.scrollHeight, window.innerWidth, window.innerHeight];")
+        assert fits[0] <= fits[2] and fits[1] <= fits[3], f"the wall scrolls: {fits}"
+        tb._shot(driver, artifacts_dir, "wall-flood.png")
+
+        # the flood drains: the wall goes back to normal by itself within a refresh
+        with db.connect(db_url, autocommit=True) as conn:
+            conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = now()"
+                         " WHERE kind = 'flood_depth' AND status <> 'resolved'")
+        tb._wait(driver, "the normal wall", lambda d: d.find_element(By.ID, "wall-side")
+                 .is_displayed() and not d.find_element(By.ID, "flood-side").is_displayed())
+        time.sleep(1)
+        tb._shot(driver, artifacts_dir, "wall-after-flood.png")
+
+        driver.get(f"{live.base}/flood/{sc['alerts'][0]}")
+        tb._wait(driver, "the report", lambda d: d.find_elements(By.ID, "fl-timeline"))
+        timeline = text("#fl-timeline")
+        assert "First alert" in timeline and "Last alert resolved" in timeline
+        assert f"Case #{sc['cases'][0]} signed for" in timeline
+        assert "median of 1" in text("#fl-figures")
+        tb._shot(driver, artifacts_dir, "flood-report.png")
+        driver.get(f"{live.base}/flood")
+        tb._wait(driver, "the list", lambda d: d.find_elements(By.CSS_SELECTOR,
+                                                               "table.flood-events a"))
+        tb._no_outside_traffic(driver, live)
+    finally:
+        driver.quit()
+        server.shutdown()
+        proxy.shutdown()
+        proxy.server_close()
+        pool.close()
