@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
 from cityops import device_health, escalation, flood_season, retention, water_history
+from cityops.reviews import remind_overdue
 from cityops.settings import Settings
 from cityops.topics import Topics
 
@@ -60,6 +61,9 @@ class Scheduler:
         # late cases: worker, street centre, district centre (cityops.escalation)
         self._scheduler.add_job(self._once("escalation", 60, self._escalate), "interval",
                                 seconds=60, id="escalation")
+        # late follow-ups of bad reviews: a reminder to the street centre (cityops.reviews)
+        self._scheduler.add_job(self._once("review-reminders", 600, self._review_reminders),
+                                "interval", seconds=600, id="review-reminders")
         # device health and storage upkeep (cityops.device_health, cityops.retention)
         every = settings.device_health.check_seconds
         self._scheduler.add_job(self._once("silent-devices", every, self._silent_devices),
@@ -94,6 +98,12 @@ class Scheduler:
         if steps:
             log.info("escalations", extra={"steps": [(s.ticket_id, s.stage, s.level)
                                                      for s in steps]})
+
+    def _review_reminders(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            sent = remind_overdue(conn, datetime.now(UTC), self._settings, self._topics)
+        if sent:
+            log.info("late follow-up reminders", extra={"ratings": [r.rating_id for r in sent]})
 
     def _silent_devices(self) -> None:
         with self._pool.connection() as conn, conn.transaction():

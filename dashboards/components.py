@@ -56,12 +56,13 @@ ACTION_LABELS = {
     "evaluated": "Evaluate",
 }
 NAV = {
-    "operations": [("Wall", "/"), ("Verify", "/verify")],
-    "admin": [("Wall", "/"), ("Admin", "/admin")],
-    "grid_worker": [("My tickets", "/worker"), ("Verify", "/verify")],
+    "operations": [("Wall", "/"), ("Verify", "/verify"), ("Reviews", "/reviews")],
+    "admin": [("Wall", "/"), ("Admin", "/admin"), ("Reviews", "/reviews")],
+    "grid_worker": [("My tickets", "/worker"), ("Verify", "/verify"),
+                    ("Reviews", "/reviews")],
     "civil_affairs": [("Households", "/civil")],
     "hotline": [("Hotline", "/hotline")],
-    "supervisor": [("Verify", "/verify")],
+    "supervisor": [("Verify", "/verify"), ("Reviews", "/reviews")],
 }
 
 
