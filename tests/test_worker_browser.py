@@ -145,7 +145,6 @@ def test_worker_handles_a_case_and_files_a_patrol_report(live: Live, artifacts_d
         assert _button(driver, "Sign for").size["height"] >= 56
         assert _button(driver, "Return")
         _no_sideways_scroll(driver)
-        _full_shot(driver, artifacts_dir / "worker-task.png")
         _button(driver, "Sign for").click()
         _wait(driver, "signed for", lambda d: f"Case #{flood}: signed for" in _text(d, "#wk-msg")
               and d.find_elements(By.XPATH, "//*[@id='wk-act']//button[.='Arrived']"))
@@ -161,6 +160,8 @@ def test_worker_handles_a_case_and_files_a_patrol_report(live: Live, artifacts_d
         photo.write_bytes(JPEG)
         driver.find_element(By.CSS_SELECTOR, "#wk-act input[type=file]").send_keys(str(photo))
         _wait(driver, "the photo check", lambda d: "Photo ready" in _text(d, "#wk-act"))
+        _no_sideways_scroll(driver)
+        _full_shot(driver, artifacts_dir / "worker-task.png")
         _button(driver, "Handled").click()
         _wait(driver, "handled", lambda d: "handled" in _text(d, "#wk-msg")
               and "Photo stored" in _text(d, "#wk-msg"))

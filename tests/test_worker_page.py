@@ -143,8 +143,11 @@ def _call(client: FlaskClient, trigger: str, inputs: list[Any], state: list[Any]
     assert isinstance(deps, list)
     dep = next(d for d in deps if any(trigger in json.dumps(i["id"]) for i in d["inputs"])
                and not d.get("clientside_function"))
-    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
-               for part in dep["output"].strip(".").split("...")]
+    outputs = []
+    for part in dep["output"].strip(".").split("..."):
+        ident, prop = part.rsplit(".", 1)
+        outputs.append({"id": json.loads(ident) if ident.startswith("{") else ident,
+                        "property": prop.split("@")[0]})
     ident = changed["id"]
     changed_id = json.dumps(ident, separators=(",", ":"), sort_keys=True) \
         if isinstance(ident, dict) else ident
@@ -244,3 +247,50 @@ def test_place_map_and_its_tap_arithmetic() -> None:
                               "band_low_l": [0.0] * 24, "band_high_l": [10.0] * 24,
                               "history_days": 14})
     assert base64.b64decode(chart.split(",", 1)[1]).decode().count("<rect") == 4
+
+
+def test_callbacks_ask_for_time_and_file_a_patrol_report(sc: WorkerScenario,
+                                                          client: FlaskClient) -> None:
+    def ask(ticket_id: int, due: str, reason: str) -> str:
+        return _call(client, "wk-post-send",
+                     [{"id": "wk-post-send", "property": "n_clicks", "value": 1}],
+                     [{"id": "wk-open", "property": "data", "value": ticket_id},
+                      {"id": "wk-post-due", "property": "value", "value": due},
+                      {"id": "wk-post-reason", "property": "value", "value": reason},
+                      {"id": "wk-done", "property": "data", "value": 0}],
+                     {"id": "wk-post-send", "property": "n_clicks"})
+
+    later = (sc.now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    assert "not assigned to you" in ask(sc.cases["elsewhere"], later, "crane needed")
+    assert "signed for" in _move(client, sc.cases["manhole"], "signed_for")
+    assert "say why" in ask(sc.cases["manhole"], later, " ")
+    assert "more time asked" in ask(sc.cases["manhole"], later, "waiting for a new lid")
+
+    def report(category: str | None, pos: dict[str, Any] | None, note: str,
+               fixed: list[str]) -> str:
+        upload = {"type": "wk-upload", "for": "report"}
+        return _call(client, "wk-rep-send",
+                     [{"id": "wk-rep-send", "property": "n_clicks", "value": 1}],
+                     [{"id": "wk-rep-cat", "property": "value", "value": category},
+                      {"id": "wk-rep-pos", "property": "data", "value": pos},
+                      {"id": "wk-rep-note", "property": "value", "value": note},
+                      {"id": "wk-rep-fixed", "property": "value", "value": fixed},
+                      {"id": upload, "property": "contents", "value": None},
+                      {"id": upload, "property": "filename", "value": None},
+                      {"id": "wk-done", "property": "data", "value": 0}],
+                     {"id": "wk-rep-send", "property": "n_clicks"})
+
+    lon, lat = sc.centroid_x
+    here = {"lon": lon, "lat": lat, "source": "map"}
+    assert "choose what the problem is" in report(None, here, "", [])
+    assert "choose the place" in report("E0101", None, "", [])
+    assert "outside every grid cell" in report("E0101", {"lon": 0.0, "lat": 0.0}, "", [])
+    assert "say what you did" in report("E0101", here, "", ["fixed"])
+    assert "filed and closed as fixed on the spot" in report("E0101", here, "bin emptied",
+                                                             ["fixed"])
+    with db.connect(sc.url) as conn:
+        case = conn.execute("SELECT source, status, fixed_on_spot, reported_by, grid_code"
+                            " FROM tickets WHERE source = 'patrol' AND reported_by = 'gw1'"
+                            ).fetchone()
+    assert case == {"source": "patrol", "status": "closed", "fixed_on_spot": True,
+                    "reported_by": "gw1", "grid_code": sc.cell_x}
