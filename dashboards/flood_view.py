@@ -23,14 +23,15 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
 from dash.development.base_component import Component
 
-from cityops import flood_season
+from cityops import flood_season, queries
 from cityops.cameras import EARTH_RADIUS_M, NEARBY_M
 from dashboards.auth import require_role
 from dashboards.components import SEVERITY_COLOURS, badge, fmt_duration, fmt_time
 from dashboards.context import AppContext
 
 ROLES = ("operations", "admin")
-GAUGE_ROWS = 4
+GAUGE_ROWS = 3
+OTHER_ROWS = 2
 CASE_ROWS = 5
 CREW_ROWS = 7
 SITE_COLOURS = {"shelter": "#51cf66", "depot": "#3bc9db", "underpass": "#b197fc",
@@ -45,8 +46,14 @@ LEGEND = (("Shelter", "shelter"), ("Supply depot", "depot"),
 
 def state(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     """What the wall needs for the flood view and the key-sites layer."""
-    return {"sites": flood_season.key_sites(conn),
-            "flood": flood_season.current_flood(conn, now, tz)}
+    return {"sites": flood_season.key_sites(conn), **_live(conn, now, tz)}
+
+
+def _live(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    flood = flood_season.current_flood(conn, now, tz)
+    others = ([a for a in queries.open_alerts(conn, limit=100) if a["kind"] != "flood_depth"]
+              if flood else [])
+    return {"flood": flood, "others": others}
 
 
 # --- the map ----------------------------------------------------------------------------------
@@ -137,13 +144,16 @@ def _gauge_row(g: Mapping[str, Any]) -> html.Div:
     else:
         camera_text = "no camera within 300 m"
     rise = g["rise_mm_per_min"]
-    depth = "—" if g["depth_mm"] is None else f"{g['depth_mm']:.0f}"
+    # no depth in the alert nor a reading in the event: the alert's own words instead
+    depth = [html.B("—")] if g["depth_mm"] is None else [html.B(f"{g['depth_mm']:.0f}"),
+                                                         html.Span(" mm")]
     return html.Div(
-        [html.Div([html.B(depth), html.Span(" mm")], className="flood-depth",
+        [html.Div(depth, className="flood-depth",
                   style={"color": SEVERITY_COLOURS[g["severity"]]}),
          html.Div([html.Div(g["label"], className="flood-name"),
                    html.Div([badge(g["severity"], f"sev-{g['severity']}"),
-                             html.Span(g["level"] or "", className="flood-level"),
+                             html.Span(g["level"] or g["message"],
+                                       className="flood-level flood-ellipsis"),
                              html.Span(f"rising {rise:.0f} mm/min" if rise and rise >= 1 else "",
                                        className="alarm-text"),
                              html.Span(f"peak {g['peak_mm']:.0f} mm" if g["peak_mm"] else "",
@@ -188,10 +198,27 @@ def _more(total: int, shown: int, what: str) -> list[Component]:
     return [html.Div(f"+ {total - shown} more {what}", className="more")] if total > shown else []
 
 
-def side_children(flood: Mapping[str, Any] | None, tz: ZoneInfo, now: datetime) -> list[
-    Component
-]:
-    """The flood side: banner, flooding gauges, open cases, crews (empty when no flood)."""
+def _others(alerts: list[Mapping[str, Any]], tz: ZoneInfo, now: datetime) -> html.Div:
+    """One line: the newest open alerts that are not floods (the feed is hidden meanwhile)."""
+    items: list[Component] = [html.Span(f"Other open alerts ({len(alerts)})",
+                                        className="flood-other-head")]
+    for a in alerts[:OTHER_ROWS]:
+        body = [html.Span(fmt_time(a["last_seen"], tz, now), className="muted"), " ",
+                badge(a["severity"], f"sev-{a['severity']}"), f" {a['message']}"]
+        if a["ticket_id"]:
+            items.append(dcc.Link(body, href=f"/tickets/{a['ticket_id']}",
+                                  className="flood-other-item"))
+        else:
+            items.append(html.Span(body, className="flood-other-item"))
+    if not alerts:
+        items.append(html.Span("none", className="muted"))
+    return html.Div(items, className="flood-other", id="flood-other")
+
+
+def side_children(flood: Mapping[str, Any] | None, tz: ZoneInfo, now: datetime,
+                  others: list[Mapping[str, Any]] | None = None) -> list[Component]:
+    """The flood side: banner, other alerts, flooding gauges, open cases, crews (empty when no
+    flood)."""
     if not flood:
         return []
     flooding = [g for g in flood["gauges"] if g["flooding"]]
@@ -222,6 +249,7 @@ def side_children(flood: Mapping[str, Any] | None, tz: ZoneInfo, now: datetime) 
         crews.append(html.Div("Nobody on duty in these streets.", className="empty alarm-text"))
     return [
         banner,
+        _others(list(others or []), tz, now),
         html.Section([html.H2(["Flooding gauges",
                                dcc.Link("event report", href=f"/flood/{flood['id']}",
                                         className="flood-report-link")]),
@@ -241,8 +269,8 @@ def side_children(flood: Mapping[str, Any] | None, tz: ZoneInfo, now: datetime) 
 def side(view: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> html.Div:
     """The flood side, hidden while there is no flood."""
     flood = view["flood"]
-    return html.Div(side_children(flood, tz, now), id="flood-side", className="flood-side",
-                    style={} if flood else HIDDEN)
+    return html.Div(side_children(flood, tz, now, view["others"]), id="flood-side",
+                    className="flood-side", style={} if flood else HIDDEN)
 
 
 def normal_style(view: Mapping[str, Any]) -> dict[str, str]:
@@ -272,7 +300,8 @@ def register(app: Dash, ctx: AppContext) -> None:
         require_role(*ROLES)
         now = ctx.now()
         with ctx.pool.connection() as conn:
-            flood = flood_season.current_flood(conn, now, ctx.tz)
+            view = _live(conn, now, ctx.tz)
+        flood = view["flood"]
         figure: Any = no_update
         if trace_index is not None:
             rings, cameras = flood_layers(flood)
@@ -281,6 +310,6 @@ def register(app: Dash, ctx: AppContext) -> None:
                 figure["data"][trace_index][key] = value
             for key, value in cameras.items():
                 figure["data"][trace_index + 1][key] = value
-        view = {"flood": flood}
-        return (side_children(flood, ctx.tz, now), {} if flood else HIDDEN, normal_style(view),
+        return (side_children(flood, ctx.tz, now, view["others"]), {} if flood else HIDDEN,
+                normal_style(view),
                 map_title(flood), figure)

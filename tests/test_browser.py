@@ -181,9 +181,16 @@ def test_wall_screen_and_ticket_page(live: Live, artifacts_dir: Path) -> None:
         assert "1 overdue" in _text(driver, ".tile-details")
         _wait(driver, "the map", lambda d: d.find_elements(By.CSS_SELECTOR,
                                                            "#wall-map canvas.maplibregl-canvas"))
-        assert "Water 230 mm deep" in _text(driver, "#wall-feed")
-        assert "Manhole cover displaced" not in _text(driver, "#wall-feed")  # feed = alerts
-        assert f"#{live.scenario.tickets['manhole']}" in _text(driver, "#wall-board")
+        # the open flood alerts put the wall in its flood view (docs/web.md): flooding gauges,
+        # flood cases and the other alerts instead of the alert feed and the ticket board
+        _wait(driver, "the flood view", lambda d: d.find_elements(By.ID, "flood-banner"))
+        assert "2 gauges flooding" in _text(driver, "#flood-banner")
+        assert f"#{live.scenario.tickets['flood']}" in _text(driver, "#flood-cases")
+        assert f"#{live.scenario.tickets['manhole']}" not in _text(driver, "#flood-cases")
+        assert "Manhole cover tilted" in _text(driver, "#flood-other")  # other alerts = alerts
+        manhole = live.scenario.tickets["manhole"]
+        assert driver.find_elements(By.CSS_SELECTOR,
+                                    f"a.flood-other-item[href='/tickets/{manhole}']")
         fits = driver.execute_script(
             "const e = document.documentElement;"
             " return [e.scrollWidth, e.scrollHeight, window.innerWidth, window.innerHeight];")
@@ -198,11 +205,11 @@ def test_wall_screen_and_ticket_page(live: Live, artifacts_dir: Path) -> None:
                 message="Manhole cover lifted off its seat", observed_at=live.scenario.now,
                 grid_code=dev["grid_code"], lon=dev["lon"], lat=dev["lat"]))
         _wait(driver, "the new alert on the wall",
-              lambda d: "Manhole cover lifted" in _text(d, "#wall-feed")
+              lambda d: "Manhole cover lifted" in _text(d, "#flood-other")
               and d.find_element(By.ID, "vital-alerts").text == "5")
 
         ticket_id = live.scenario.tickets["flood"]
-        link = driver.find_element(By.CSS_SELECTOR, f"a.feed-row[href='/tickets/{ticket_id}']")
+        link = driver.find_element(By.CSS_SELECTOR, f"a.flood-case[href='/tickets/{ticket_id}']")
         link.click()
         _wait(driver, "the ticket timeline",
               lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tk-timeline li")) >= 5)

@@ -405,6 +405,11 @@ def _flood_scenario(url: str) -> dict[str, Any]:
             description="The road is under water", lon=g["lon"] + 0.0004, lat=g["lat"]), ops)
         transition(conn, citizen, "accepted", ops)
         transition(conn, citizen, "registered", ops)
+        mc = conn.execute("SELECT * FROM devices WHERE id = 'MC000001'").fetchone()
+        raise_alert(conn, AlertSignal(
+            source_id="MC000001", kind="manhole_tilt", severity="critical",
+            message="Manhole cover lifted off its seat", observed_at=now - timedelta(minutes=3),
+            grid_code=mc["grid_code"], lon=mc["lon"], lat=mc["lat"]))
         users.create_user(conn, "ops1", "Olga Ops", "operations", "correct horse battery")
     return {"now": now, "alerts": alerts, "cases": [*cases, citizen], "gauges": gauges}
 
@@ -445,6 +450,7 @@ def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> No
         banner = text("#flood-banner")
         assert "FLOOD" in banner and "3 gauges flooding, 1 drained" in banner
         assert "peak 520 mm" in banner
+        assert "Manhole cover lifted off its seat" in text("#flood-other")  # not a flood
         gauges = text("#flood-gauges")
         assert "520 mm" in gauges and "level 3 of 3 (500 mm)" in gauges
         assert "within 300 m" in gauges and "rising 4 mm/min" in gauges
