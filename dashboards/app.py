@@ -22,10 +22,22 @@ from cityops.settings import Settings
 from dashboards import auth, open311, photo_route
 from dashboards.components import message_view
 from dashboards.context import AppContext, Page, Pool, resolve
-from dashboards.pages import admin, civil, flood, hotline, reviews, ticket, verify, wall, worker
+from dashboards.pages import (
+    admin,
+    civil,
+    flood,
+    hotline,
+    report,
+    reviews,
+    ticket,
+    verify,
+    wall,
+    worker,
+)
 
 PAGES: tuple[Page, ...] = (wall.PAGE, ticket.PAGE, worker.PAGE, civil.PAGE, admin.PAGE,
-                           hotline.PAGE, verify.PAGE, flood.PAGE, reviews.PAGE)
+                           hotline.PAGE, verify.PAGE, flood.PAGE, report.PAGE,
+                           reviews.PAGE)
 ASSETS = Path(__file__).parent / "assets"
 
 

@@ -56,13 +56,15 @@ ACTION_LABELS = {
     "evaluated": "Evaluate",
 }
 NAV = {
-    "operations": [("Wall", "/"), ("Verify", "/verify"), ("Reviews", "/reviews")],
-    "admin": [("Wall", "/"), ("Admin", "/admin"), ("Reviews", "/reviews")],
+    "operations": [("Wall", "/"), ("Verify", "/verify"), ("Reviews", "/reviews"),
+                   ("Report", "/report")],
+    "admin": [("Wall", "/"), ("Admin", "/admin"), ("Reviews", "/reviews"),
+              ("Report", "/report")],
     "grid_worker": [("My tickets", "/worker"), ("Verify", "/verify"),
                     ("Reviews", "/reviews")],
     "civil_affairs": [("Households", "/civil")],
     "hotline": [("Hotline", "/hotline")],
-    "supervisor": [("Verify", "/verify"), ("Reviews", "/reviews")],
+    "supervisor": [("Verify", "/verify"), ("Reviews", "/reviews"), ("Report", "/report")],
 }
 
 

@@ -31,12 +31,13 @@ from dashboards.components import (
     updated_label,
 )
 from dashboards.context import AppContext, Page
+from dashboards.metrics_panel import register_wall_metrics, wall_metrics_panel
 
 ROLES = ("operations", "admin")
 REFRESH_MS = 5_000
 FEED_ROWS = 5
 BOARD_ROWS = 7
-MAP_SIZE = (800, 770)  # pixels of the map panel at 1920 x 1080
+MAP_SIZE = (790, 700)  # pixels of the map panel at 1920 x 1080 (below the metrics strip)
 
 
 def _tile(label: str, value: str, details: list[Component], tile_id: str,
@@ -173,6 +174,7 @@ def layout(ctx: AppContext) -> Component:
             header("CityOps — District Operations", user, "/",
                    updated=updated_label(now, ctx.tz)),
             html.Div(vitals_view(snap["vitals"], ctx, now), id="wall-vitals", className="vitals"),
+            wall_metrics_panel(ctx, now),
             html.Div(
                 [
                     html.Section([html.H2(flood_view.map_title(flood["flood"]),
@@ -246,6 +248,8 @@ def register(app: Dash, ctx: AppContext) -> None:
         if not isinstance(ticket_id, int):
             raise PreventUpdate
         return f"/tickets/{ticket_id}"
+
+    register_wall_metrics(app, ctx, ROLES)
 
 
 PAGE = Page(pattern="/", roles=ROLES, layout=layout, register=register)
