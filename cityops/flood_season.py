@@ -437,12 +437,15 @@ def timeline(conn: psycopg.Connection[Any], event: Mapping[str, Any]) -> list[di
 
 
 def current_flood(
-    conn: psycopg.Connection[Any], now: datetime, tz: ZoneInfo, *, camera_radius_m: float = NEARBY_M
+    conn: psycopg.Connection[Any], now: datetime, tz: ZoneInfo | None = None, *,
+    camera_radius_m: float = NEARBY_M,
 ) -> dict[str, Any] | None:
     """The flood event going on at ``now`` (an unresolved flood alert), for the wall; None when
     there is none. Besides :func:`flood_events`' details: per flooding gauge its ``cameras``
     within 300 m; ``open_cases``; ``crews``: the workers on duty now in the streets of the
-    flooding gauges, with their cases in hand; ``streets``: those streets' codes and names."""
+    flooding gauges, with their cases in hand (the roster is read in ``tz``, by default the
+    settings' default zone); ``streets``: those streets' codes and names."""
+    tz = tz or ZoneInfo(Settings.model_fields["timezone"].default)  # rosters are local
     active = next((e for e in flood_events(conn, now, now, detail=False) if e["end"] is None),
                   None)
     if active is None:

@@ -289,7 +289,7 @@ def test_flood_events_merge_and_split(db_url: str) -> None:
         assert [(e["start"], e["end"]) for e in inside] == [(_at("08:00"), _at("11:30"))]
         assert flood_season.flood_events(conn, _at("12:00"), _at("12:30")) == []
         assert flood_season.current_flood(conn, _at("12:00"), TZ) is None
-        flood = flood_season.current_flood(conn, _at("19:00"), TZ)  # a6 is open
+        flood = flood_season.current_flood(conn, _at("19:00"))  # a6 is open
         assert flood is not None and flood["id"] == a["a6"] and flood["active"]
         assert [g["depth_mm"] for g in flood["gauges"]] == [170]
         assert flood["streets"] and flood["crews"]
@@ -475,6 +475,7 @@ def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> No
                          " WHERE kind = 'flood_depth' AND status <> 'resolved'")
         tb._wait(driver, "the normal wall", lambda d: d.find_element(By.ID, "wall-side")
                  .is_displayed() and not d.find_element(By.ID, "flood-side").is_displayed())
+        tb._wait(driver, "the ticket board", lambda d: f"#{sc['cases'][0]}" in text("#wall-board"))
         time.sleep(1)
         tb._shot(driver, artifacts_dir, "wall-after-flood.png")
 
