@@ -496,3 +496,41 @@ def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> No
         proxy.shutdown()
         proxy.server_close()
         pool.close()
+
+
+@pytest.mark.integration
+def test_the_scheduler_job_files_the_inspections_once(db_url: str) -> None:
+    from cityops.scheduler import Scheduler
+
+    with db.connect(db_url, autocommit=True) as conn:
+        load_district(conn, generate_district(2, SMALL))
+    # a season of the whole year: the job files today
+    settings = Settings(flood_season=FloodSeasonSettings(season_start="01-01",
+                                                         season_end="12-31"))
+    pool = db.make_pool(db_url, max_size=4)
+    try:
+        schedulers = [Scheduler(pool, Topics("test/v1"), lambda: 0, settings=settings)
+                      for _ in range(2)]
+        jobs = [s._scheduler.get_job("flood-inspections") for s in schedulers]
+        assert all(j is not None and j.next_run_time is not None for j in jobs)
+        barrier = threading.Barrier(2)
+
+        def tick(job: Any) -> None:
+            barrier.wait()
+            job.func()
+
+        threads = [threading.Thread(target=tick, args=(j,)) for j in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for job in jobs:  # again the same day: the day is claimed
+            job.func()
+    finally:
+        pool.close()
+    with db.connect(db_url) as conn:
+        per_site = Counter(c["key_site_id"] for c in _inspections(conn))
+        claims = conn.execute("SELECT count(*) AS n FROM job_claims"
+                              " WHERE job = 'flood-inspections'").fetchone()["n"]
+    assert len(per_site) == 21 and set(per_site.values()) == {1}
+    assert claims in (1, 2)  # two only if the runs straddled midnight UTC
