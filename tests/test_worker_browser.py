@@ -133,7 +133,7 @@ def test_worker_handles_a_case_and_files_a_patrol_report(live: Live, artifacts_d
         _no_sideways_scroll(driver)
         time.sleep(1.0)  # let the first callbacks finish before weighing
         weight = _weight(driver, artifacts_dir)
-        assert weight["bytes"] < 3_000_000, "the phone page's first load is too heavy"
+        assert weight["bytes"] < 500_000, "the phone page's first load is too heavy"
         assert not [r for r in weight["resources"] if "plotly" in r[0]], "plotly.js loaded"
         driver.save_screenshot(str(artifacts_dir / "worker.png"))
 
