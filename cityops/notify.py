@@ -90,7 +90,8 @@ def _sender_lock(conn: psycopg.Connection[Any], channel: str) -> bool:
 def _unsent(conn: psycopg.Connection[Any], channel: str, limit: int) -> list[dict[str, Any]]:
     return list(conn.execute(
         "SELECT id, ticket_id, worker_id, topic, payload, attempts, created_at FROM dispatches"
-        " WHERE sent_at IS NULL AND channel = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+        " WHERE sent_at IS NULL AND refused_at IS NULL AND channel = %s"
+        " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
         (channel, limit),
     ).fetchall())
 
@@ -182,6 +183,10 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+# Client errors that say "later", not "never": timeout, too early, too many requests.
+RETRYABLE_4XX = (408, 425, 429)
+
+
 class WebhookNotifier:
     """POSTs the ``webhook`` rows as JSON to ``url`` (an SMS gateway, a chat bot ...).
 
@@ -196,7 +201,9 @@ class WebhookNotifier:
         self._lock = threading.Lock()
         self.sent = 0
 
-    def _post(self, body: bytes) -> tuple[bool, str]:
+    def _post(self, body: bytes) -> tuple[bool | None, str]:
+        """POST one body: True delivered, False to retry later, None refused for good (a 4xx
+        other than 408, 425 and 429: sending it again would get the same answer)."""
         headers = {"Content-Type": "application/json", "User-Agent": "cityops-notify"}
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(body, self._secret)
@@ -205,7 +212,8 @@ class WebhookNotifier:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 return 200 <= response.status < 300, f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:  # 4xx/5xx (and 3xx urllib does not follow)
-            return False, f"HTTP {exc.code}"
+            refused = 400 <= exc.code < 500 and exc.code not in RETRYABLE_4XX
+            return (None if refused else False), f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:  # refused, timed out, DNS ...
             return False, str(getattr(exc, "reason", exc))
 
@@ -220,6 +228,15 @@ class WebhookNotifier:
                 ok, outcome = self._post(webhook_body(row))
                 if ok:
                     sent_ids.append(row["id"])
+                    continue
+                if ok is None:
+                    conn.execute(
+                        "UPDATE dispatches SET refused_at = now(), last_error = %s,"
+                        " attempts = attempts + 1 WHERE id = %s",
+                        (outcome, row["id"]),
+                    )
+                    log.error("webhook receiver refused a message; set aside, not sent again",
+                              extra={"dispatch_id": row["id"], "error": outcome})
                     continue
                 failed = row["id"]
                 log.warning("webhook not delivered; retried on the next run",

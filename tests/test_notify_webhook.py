@@ -125,6 +125,27 @@ def test_a_failed_post_is_retried_later_and_the_order_kept(pool, receiver: Recei
     assert "X-CityOps-Signature" not in receiver.requests[0][0]  # no secret, no signature
 
 
+def test_a_message_refused_for_good_is_set_aside_and_the_next_ones_go(
+    pool, receiver: Receiver
+) -> None:
+    tid = ticket(pool)
+    first, second, third = queue(pool, tid, "webhook", 3)
+    receiver.answers = [400, 429]  # the first refused for good; the second: "later"
+    notifier = WebhookNotifier(receiver.url)
+    assert notifier.send_pending(pool) == 0
+    assert [b["id"] for b in receiver.bodies()] == [first, second]  # the third waits
+    assert notifier.send_pending(pool) == 2
+    assert [b["id"] for b in receiver.bodies()] == [first, second, second, third]
+    with pool.connection() as conn:
+        state = {r["id"]: r for r in conn.execute(
+            "SELECT id, sent_at, refused_at, last_error, attempts FROM dispatches").fetchall()}
+    assert state[first]["refused_at"] is not None and state[first]["last_error"] == "HTTP 400"
+    assert state[first]["sent_at"] is None and state[first]["attempts"] == 1
+    assert state[second]["sent_at"] is not None and state[second]["refused_at"] is None
+    assert notifier.send_pending(pool) == 0  # the refused one is not sent again
+    assert len(receiver.requests) == 4
+
+
 def test_an_unreachable_receiver_keeps_the_rows(pool) -> None:
     tid = ticket(pool)
     queue(pool, tid, "webhook", 2)
