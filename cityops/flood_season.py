@@ -181,7 +181,9 @@ SELECT * FROM (
     FROM alerts a
     LEFT JOIN devices d ON d.id = a.source_id
     LEFT JOIN grids g ON g.code = a.grid_code
-    WHERE a.kind = 'flood_depth' AND a.first_seen <= %(until)s) s
+    -- low is a river gauge's action stage (get ready), not a flood: a street's first level and
+    -- a river's minor flood stage are medium
+    WHERE a.kind = 'flood_depth' AND a.severity <> 'low' AND a.first_seen <= %(until)s) s
 WHERE ended IS NULL OR ended >= %(since)s
 ORDER BY first_seen, id
 """

@@ -51,8 +51,10 @@ def state(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
 
 def _live(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     flood = flood_season.current_flood(conn, now, tz)
-    others = ([a for a in queries.open_alerts(conn, limit=100) if a["kind"] != "flood_depth"]
-              if flood else [])
+    # a low flood_depth alert (a river's action stage) is not part of the flood: listed with
+    # the other alerts
+    others = ([a for a in queries.open_alerts(conn, limit=100)
+               if a["kind"] != "flood_depth" or a["severity"] == "low"] if flood else [])
     return {"flood": flood, "others": others}
 
 

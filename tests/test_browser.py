@@ -184,7 +184,9 @@ def test_wall_screen_and_ticket_page(live: Live, artifacts_dir: Path) -> None:
         # the open flood alerts put the wall in its flood view (docs/web.md): flooding gauges,
         # flood cases and the other alerts instead of the alert feed and the ticket board
         _wait(driver, "the flood view", lambda d: d.find_elements(By.ID, "flood-banner"))
-        assert "2 gauges flooding" in _text(driver, "#flood-banner")
+        # the critical gauge floods; the low alert (a river's action stage) is not a flood
+        assert "1 gauge flooding" in _text(driver, "#flood-banner")
+        assert "Water 40 mm deep" in _text(driver, "#flood-other")
         assert f"#{live.scenario.tickets['flood']}" in _text(driver, "#flood-cases")
         assert f"#{live.scenario.tickets['manhole']}" not in _text(driver, "#flood-cases")
         assert "Manhole cover tilted" in _text(driver, "#flood-other")  # other alerts = alerts

@@ -293,6 +293,10 @@ def test_flood_events_merge_and_split(db_url: str) -> None:
         assert flood is not None and flood["id"] == a["a6"] and flood["active"]
         assert [g["depth_mm"] for g in flood["gauges"]] == [170]
         assert flood["streets"] and flood["crews"]
+        # a low alert (a river's action stage) is no flood: neither an event nor the wall's view
+        gauge = conn.execute("SELECT source_id FROM alerts WHERE id = %s", (a["a1"],)).fetchone()
+        _alert(conn, gauge["source_id"], "15:50", "16:10", kind="flood_depth", severity="low")
+        assert flood_season.flood_events(conn, _at("15:00"), _at("17:00"), detail=False) == []
         # split at exactly 60 min + 1 s
         assert len(flood_season.merge_alerts([
             {"id": 1, "first_seen": _at("01:00"), "ended": _at("02:00")},
