@@ -57,9 +57,9 @@ ACTION_LABELS = {
 }
 NAV = {
     "operations": [("Wall", "/"), ("Verify", "/verify"), ("Reviews", "/reviews"),
-                   ("Report", "/report")],
+                   ("Report", "/report"), ("Floods", "/flood")],
     "admin": [("Wall", "/"), ("Admin", "/admin"), ("Reviews", "/reviews"),
-              ("Report", "/report")],
+              ("Report", "/report"), ("Floods", "/flood")],
     "grid_worker": [("My tickets", "/worker"), ("Verify", "/verify"),
                     ("Reviews", "/reviews")],
     "civil_affairs": [("Households", "/civil")],
