@@ -242,6 +242,37 @@ def demo_cmd(ctx: click.Context, duration: float | None, speed: float, history_h
     sys.exit(run_demo(settings, options))
 
 
+@cli.group("keysites")
+def keysites_group() -> None:
+    """Flood-season key sites: underpasses, low roads, basements, shelters, supply depots."""
+
+
+@keysites_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def keysites_import(ctx: click.Context, csv_file: Path) -> None:
+    """Add or update the key sites of CSV_FILE (docs/cases.md, "Flood season")."""
+    from cityops.grids import GridIndex
+    from cityops.key_sites import import_csv
+
+    settings = _settings(ctx)
+    with db.connect(_database_url(settings)) as conn:
+        index = GridIndex.from_rows(conn.execute(
+            "SELECT code, level, name, parent_code, geometry FROM grids").fetchall())
+        if not index.cells:
+            fail("the database has no grid cells: load the district's grids first")
+        try:
+            result = import_csv(conn, csv_file, index)
+        except ValueError as exc:
+            fail(str(exc))
+    for line, reason in result.refused:
+        click.echo(f"line {line}: refused: {reason}", err=True)
+    click.echo(f"key sites: {result.inserted} added, {result.updated} updated,"
+               f" {len(result.refused)} refused")
+    if result.refused:
+        ctx.exit(1)
+
+
 @cli.group("household")
 def household_group() -> None:
     """Households: mark one away or in hospital (no water-use alerts until the end date)."""
