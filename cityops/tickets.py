@@ -67,7 +67,8 @@ TRANSITIONS: dict[str, Rule] = {
                     assignee_only=True),
     "verified": Rule(("handled",), VERIFIERS, not_handler=True),
     "rework": Rule(("handled",), VERIFIERS, note_required=True, not_handler=True),
-    "closed": Rule(("verified", "reported"), (*OPS, "grid_worker", "hotline")),
+    # from reported: only the special cases of _check (fixed on the spot; consultation answered)
+    "closed": Rule(("verified", "reported"), OPS),
     "evaluated": Rule(("closed",), ("system", *OPS, "hotline")),
 }
 # Moves that only a dedicated function makes (it records what the move needs).

@@ -259,6 +259,9 @@ def test_happy_path_from_dispatch_to_closed(district_db) -> None:
                                [photo])
         assert dispatch.worker_tasks(conn, worker) == []  # handled: out of the worker's hands
         dispatch.change_ticket(conn, tid, "verified", SUPERVISOR, TOPICS)
+        assert tickets.allowed_next("verified", "grid_worker") == []  # closing: the centre's
+        with pytest.raises(TransitionError, match="a grid_worker cannot move a ticket to closed"):
+            tickets.transition(conn, tid, "closed", me, "done")
         dispatch.change_ticket(conn, tid, "closed", OPS, TOPICS)
         ticket = conn.execute("SELECT * FROM tickets WHERE id = %s", (tid,)).fetchone()
         assert ticket["handled_by"] == "gw" and ticket["verified_by"] == "sup"
