@@ -251,6 +251,9 @@ def _check(ticket: dict[str, Any], to_status: str, actor: Actor, note: str) -> N
         return
     if actor.role not in rule.roles:
         raise TransitionError(f"a {actor.role} cannot move a ticket to {to_status}")
+    if actor.role == "hotline" and ticket["source"] != "hotline":
+        raise TransitionError(f"ticket {tid} did not come from the hotline; the operations"
+                              " centre takes it on")
     mine = ticket["worker_id"] == actor.worker_id
     if rule.assignee_only and actor.role == "grid_worker" and not mine:
         raise TransitionError(f"ticket {tid} is not assigned to you")
@@ -296,8 +299,8 @@ def transition(
     if to_status in VIA_FUNCTION and not _via_function:
         raise TransitionError(f"a ticket becomes {to_status} through {VIA_FUNCTION[to_status]}")
     ticket = conn.execute(
-        "SELECT id, status, worker_id, handled_by, fixed_on_spot, reported_by, call_type"
-        " FROM tickets WHERE id = %s FOR UPDATE",
+        "SELECT id, status, worker_id, handled_by, fixed_on_spot, reported_by, call_type,"
+        " source FROM tickets WHERE id = %s FOR UPDATE",
         (ticket_id,),
     ).fetchone()
     if ticket is None:

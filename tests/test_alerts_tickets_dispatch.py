@@ -285,6 +285,8 @@ def test_every_refusal_says_why(district_db) -> None:
     gauge = next(d for d in district.devices if d["kind"] == "flood_gauge")
     with db.connect(url) as conn:
         tid = open_case(conn, gauge)
+        with pytest.raises(TransitionError, match="did not come from the hotline"):
+            tickets.transition(conn, tid, "voided", Actor("h", "hotline"), "not ours")
         with pytest.raises(TransitionError, match="has no worker yet"):
             tickets.transition(conn, tid, "dispatched", OPS)
         worker = dispatch.assign_ticket(conn, tid, index, CLOCK, TOPICS, DAY).worker_id
