@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from cityops import db, logs
+from cityops.cli.needs import af_command as needs_af_command
 from cityops.district import DistrictSize, generate_district, is_loaded, load_district
 from cityops.report import activity_summary, format_summary
 from cityops.settings import Settings, SettingsError, load_settings
@@ -271,6 +272,14 @@ def keysites_import(ctx: click.Context, csv_file: Path) -> None:
                f" {len(result.refused)} refused")
     if result.refused:
         ctx.exit(1)
+
+
+@cli.group("needs")
+def needs_group() -> None:
+    """Needs scoring for targeted assistance (docs/needs.md)."""
+
+
+needs_group.add_command(needs_af_command)
 
 
 @cli.group("household")
