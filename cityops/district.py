@@ -3,9 +3,10 @@
 ``generate_district(seed, size)`` partitions a district polygon into street centres, responsibility
 grids and communities (nested Voronoi cells), and places households (some of them elderly people
 living alone with a smart water meter), flood gauges at low points, manhole covers, cameras,
-grid workers with a day and a night shift per community, and the flood-season key sites of each
-street (underpasses, low roads, basements, shelters, a supply depot; ``_key_sites``). Same seed and
-size, same district.
+grid workers with a day and a night shift per community, the flood-season key sites of each
+street (underpasses, low roads, basements, shelters, a supply depot; ``_key_sites``), and each
+household's needs profile with simulated past caseworker decisions (``cityops.needs_data``).
+Same seed and size, same district.
 ``load_district`` writes it into an empty database with COPY.
 
 Everything personal here (names, phones, addresses) is invented.
@@ -26,6 +27,7 @@ from shapely.geometry import MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from cityops.grids import Cell, community_code, district_code, grid_code, street_code
+from cityops.needs_data import NeedsData, generate_needs, load_needs
 
 COUNTY = "310101"
 # An irregular outline around the centre of Shanghai's Puxi riverside (lon, lat).
@@ -100,6 +102,7 @@ class District:
     workers: list[dict[str, Any]] = field(default_factory=list)
     shifts: list[dict[str, Any]] = field(default_factory=list)
     key_sites: list[dict[str, Any]] = field(default_factory=list)
+    needs: NeedsData | None = None  # household profiles, past decisions (cityops.needs_data)
 
     def residents(self) -> int:
         """Number of residents in the generated households."""
@@ -198,6 +201,8 @@ def generate_district(
     say("households, devices and workers")
     _populate(rng, district, communities)
     _key_sites(seed, district, communities)
+    say("household needs profiles and past decisions")
+    district.needs = generate_needs(seed, district.households)  # a numpy rng of its own
     return district
 
 
@@ -353,6 +358,8 @@ def load_district(conn: psycopg.Connection[Any], district: District) -> None:
         _copy(cur, "shifts", ["worker_id", "weekday", "starts", "ends"], district.shifts)
         _copy(cur, "key_sites", ["id", "kind", "name", "grid_code", "lon", "lat", "capacity",
                                  "notes"], district.key_sites)
+        if district.needs is not None:
+            load_needs(cur, district.needs)
         cur.execute(
             "INSERT INTO meta (key, value) VALUES ('district', %s)",
             (json.dumps({"seed": district.seed, "size": district.size.__dict__,

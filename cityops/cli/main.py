@@ -282,6 +282,27 @@ def needs_group() -> None:
 needs_group.add_command(needs_af_command)
 
 
+@needs_group.command("import-households")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def needs_import_households(ctx: click.Context, csv_file: Path) -> None:
+    """Add or update households with their achievements and indicators from CSV_FILE
+    (docs/needs.md, "Data")."""
+    from cityops.needs_import import import_csv
+
+    with db.connect(_database_url(_settings(ctx))) as conn:
+        try:
+            result = import_csv(conn, csv_file)
+        except ValueError as exc:
+            fail(str(exc))
+    for line, reason in result.refused:
+        click.echo(f"line {line}: refused: {reason}", err=True)
+    click.echo(f"households: {result.inserted} added, {result.updated} updated,"
+               f" {len(result.refused)} refused ({result.households_created} new households)")
+    if result.refused:
+        ctx.exit(1)
+
+
 @cli.group("household")
 def household_group() -> None:
     """Households: mark one away or in hospital (no water-use alerts until the end date)."""
