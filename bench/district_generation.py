@@ -15,7 +15,7 @@ It prints, per size, the number of cells, households, residents and devices, the
 the size of the scratch database once loaded.
 
 How to run (from the repository root; PostgreSQL must accept the admin URL; the default run takes
-about 15 seconds on 2 cores, nearly all of it the full size, and about 400 MB of memory)::
+about 40 seconds on 2 cores, nearly all of it the full size, and about 400 MB of memory)::
 
     .venv/bin/python -m bench.district_generation
     .venv/bin/python -m bench.district_generation --size demo --seed 7
