@@ -83,6 +83,9 @@ class Scheduler:
         self._scheduler.add_job(self._once("flood-inspections", 86400, self._flood_inspections),
                                 "interval", seconds=86400, id="flood-inspections",
                                 next_run_time=datetime.now(UTC))
+        # needs: "policy finds people" rules open review tasks, daily (cityops.needs_rules)
+        self._scheduler.add_job(self._once("needs-rules", 86400, self._needs_rules), "interval",
+                                seconds=86400, id="needs-rules")
 
     def _once(self, job: str, seconds: int, work: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -141,6 +144,13 @@ class Scheduler:
                                                       topics=self._topics)
         if created:
             log.info("flood-season inspections", extra={"tickets": created})
+
+    def _needs_rules(self) -> None:
+        from cityops.needs_rules import run_rules
+
+        with self._pool.connection() as conn:
+            summary = run_rules(conn, datetime.now(UTC))
+        log.info("needs rules", extra={"created": {c.rule_id: c.created for c in summary.counts}})
 
     def start(self) -> None:
         """Start the jobs in a background thread."""
