@@ -48,7 +48,8 @@ class RuleCount:
     title: str
     matched: int           # households meeting the rule now
     created: int           # new open tasks
-    already_open: int      # households that already had an open task of this rule version
+    already_known: int     # households with an open task of this rule version, or one staff
+                           # decided on the same facts (data): not asked again
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def parameters(now: datetime, indicators: IndicatorSet | None = None) -> dict[st
 def run_rules(conn: psycopg.Connection[Any], now: datetime, rules: Sequence[Rule] = ALL, *,
               indicators: IndicatorSet | None = None) -> RunSummary:
     """Run ``rules`` at ``now``: one open review task per household and rule version (existing
-    open tasks are left alone). One transaction; returns the counts per rule."""
+    open tasks are left alone; a task staff closed comes back only when the facts that fire the
+    rule changed, or the rule's version). One transaction; returns the counts per rule."""
     params = parameters(now, indicators)
     counts: list[RuleCount] = []
     with conn.transaction():
@@ -204,7 +206,13 @@ def run_rules(conn: psycopg.Connection[Any], now: datetime, rules: Sequence[Rule
                 ins AS (
                     INSERT INTO review_tasks (household_id, rule_id, rule_version, fired_at, data)
                     SELECT household_id, %(rule_id)s, %(rule_version)s, %(now)s, data
-                    FROM matched
+                    FROM matched m
+                    -- staff decided this version's task on the same facts: not asked again
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM review_tasks t
+                        WHERE t.household_id = m.household_id AND t.rule_id = %(rule_id)s
+                          AND t.rule_version = %(rule_version)s AND t.status <> 'open'
+                          AND t.data = m.data)
                     ON CONFLICT (household_id, rule_id, rule_version) WHERE status = 'open'
                     DO NOTHING
                     RETURNING 1)

@@ -84,7 +84,7 @@ def test_rules_fire_exactly_on_the_synthetic_households_that_meet_them(district)
             assert set(got) == expected[rule.id], rule.id
             assert counts[rule.id].matched == len(expected[rule.id])
             assert counts[rule.id].created == len(expected[rule.id])
-            assert counts[rule.id].already_open == 0
+            assert counts[rule.id].already_known == 0
             assert all(t["rule_version"] == rule.version and t["status"] == "open"
                        for t in got.values())
         # the synthetic district has people for these rules to find
@@ -197,7 +197,7 @@ def test_care_rule_counts_live_alerts(edges) -> None:
                      " last_seen) VALUES ('WT-alone2_old', 'battery_low', 'low', 'x', %s, %s)",
                      (seen, seen))
         count = run_rules(conn, NOW, [CARE_VISIT]).by_rule()["care_visit"]
-        assert (count.matched, count.created, count.already_open) == (2, 1, 1)
+        assert (count.matched, count.created, count.already_known) == (2, 1, 1)
         assert set(tasks(conn, "care_visit")) == {h["alone2"], h["alone1"]}
         # the synthetic flag alone does not fire the rule
         conn.execute("UPDATE household_profiles SET indicators[19] = true")
@@ -212,19 +212,24 @@ def test_idempotent_and_a_version_bump_opens_new_tasks(edges) -> None:
         for rule in ALL:
             assert again[rule.id].matched == first[rule.id].matched
             assert again[rule.id].created == 0
-            assert again[rule.id].already_open == first[rule.id].matched
+            assert again[rule.id].already_known == first[rule.id].matched
         total = conn.execute("SELECT count(*) AS n FROM review_tasks").fetchone()["n"]
         assert total == sum(c.matched for c in first.values())
 
-        # a task closed by staff: the rule, still met, opens a new one
-        conn.execute("UPDATE review_tasks SET status = 'done', done_at = now(), done_by = 'ca'"
-                     " WHERE rule_id = 'low_income_edge'")
+        # a task closed by staff is not asked again on the same facts; when they change, it is
+        conn.execute("UPDATE review_tasks SET status = 'dismissed', done_at = now(),"
+                     " done_by = 'ca' WHERE rule_id = 'low_income_edge'")
+        assert run_rules(conn, NOW, [BY_ID["low_income_edge"]]).by_rule()[
+            "low_income_edge"].created == 0
+        conn.execute("UPDATE household_profiles SET income_per_capita_month ="
+                     " income_per_capita_month - 100 WHERE household_id = (SELECT household_id"
+                     " FROM review_tasks WHERE rule_id = 'low_income_edge' LIMIT 1)")
         assert run_rules(conn, NOW, [BY_ID["low_income_edge"]]).by_rule()[
             "low_income_edge"].created == 1
 
         bumped = dataclasses.replace(BY_ID["expenditure_hardship"], version="2")
         count = run_rules(conn, NOW, [bumped]).by_rule()["expenditure_hardship"]
-        assert (count.matched, count.created, count.already_open) == (2, 2, 0)
+        assert (count.matched, count.created, count.already_known) == (2, 2, 0)
         versions = conn.execute(
             "SELECT rule_version, count(*) AS n FROM review_tasks"
             " WHERE rule_id = 'expenditure_hardship' GROUP BY 1 ORDER BY 1").fetchall()
@@ -237,12 +242,12 @@ def test_find_command_prints_per_rule(edges) -> None:
                                  "--rule", "care_visit"])
     assert result.exit_code == 0, result.output
     assert "low_income_edge (version 1): Low income" in result.output
-    assert "households matched: 1; tasks created: 1; already open: 0" in result.output
+    assert "households matched: 1; tasks created: 1; already known: 0" in result.output
     assert "old_age_allowance" not in result.output
     result = runner.invoke(cli, ["needs", "find"])
     assert result.exit_code == 0, result.output
     assert result.output.count("version 1") == 4
-    assert "households matched: 1; tasks created: 0; already open: 1" in result.output
+    assert "households matched: 1; tasks created: 0; already known: 1" in result.output
     result = runner.invoke(cli, ["needs", "find", "--rule", "nope"])
     assert result.exit_code != 0
     assert "unknown rule nope" in result.output

@@ -28,4 +28,4 @@ def find_command(ctx: click.Context, rule_ids: tuple[str, ...]) -> None:
     for c in summary.counts:
         click.echo(f"{c.rule_id} (version {c.version}): {c.title}")
         click.echo(f"  households matched: {c.matched}; tasks created: {c.created};"
-                   f" already open: {c.already_open}")
+                   f" already known: {c.already_known}")
