@@ -14,6 +14,7 @@ import click
 from cityops import db, logs
 from cityops.cli.needs import af_command as needs_af_command
 from cityops.cli.needs_rules import find_command as needs_find_command
+from cityops.cli.needs_score import score_command as needs_score_command
 from cityops.district import DistrictSize, generate_district, is_loaded, load_district
 from cityops.report import activity_summary, format_summary
 from cityops.settings import Settings, SettingsError, load_settings
@@ -282,6 +283,7 @@ def needs_group() -> None:
 
 needs_group.add_command(needs_af_command)
 needs_group.add_command(needs_find_command)
+needs_group.add_command(needs_score_command)
 
 
 @needs_group.command("import-households")

@@ -1,0 +1,108 @@
+"""``cityops needs score``: score every household with the index and the model, and store one
+assessment each (docs/needs.md, "Scoring the district").
+
+The CLI is the composition root: it alone wires ``models.needs_af`` and ``models.needs_model``
+to the database.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import click
+import numpy as np
+
+from cityops import db
+
+COPY_ASSESSMENTS = (
+    "COPY needs_assessments (household_id, at, indicator_set_version, score_num, score_den,"
+    " identified, model_probability, details) FROM STDIN"
+)
+# Each household's latest decision: the model learns from these (never from the undecided).
+PROFILES_SQL = """
+SELECT p.household_id, p.indicators, p.indicator_set_version,
+       (SELECT d.decision FROM needs_decisions d WHERE d.household_id = p.household_id
+        ORDER BY d.at DESC, d.id DESC LIMIT 1) AS decision
+FROM household_profiles p ORDER BY p.household_id
+"""
+MIN_DECISIONS = 50  # fewer past decisions (or one kind only): no model, the index alone
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command("score")
+@click.option("--high", default=0.7, show_default=True, type=click.FloatRange(0, 1),
+              help="Second look: not identified by the index, model probability above this.")
+@click.option("--low", default=0.2, show_default=True, type=click.FloatRange(0, 1),
+              help="Second look: identified by the index, model probability below this.")
+@click.option("--seed", default=0, show_default=True, help="The model's random seed.")
+@click.pass_context
+def score_command(ctx: click.Context, high: float, low: float, seed: int) -> None:
+    """Score every household: its deprivation score c and identification (Alkire-Foster, the
+    primary score), the model's probability (learned from past decisions), and a second-look
+    flag where they disagree strongly; one assessment per household is stored."""
+    from cityops.cli.main import _database_url, _settings, fail
+    from cityops.needs_indicators import load_indicator_set
+    from models.needs_af import alkire_foster
+    from models.needs_model import labels_from_decisions, second_look, train
+
+    if low >= high:
+        fail(f"--low ({low}) must be below --high ({high})")
+    started = time.monotonic()
+    indicator_set = load_indicator_set()
+    with db.connect(_database_url(_settings(ctx))) as conn:
+        _say("reading household profiles ...")
+        rows = conn.execute(PROFILES_SQL).fetchall()
+        current = [r for r in rows if r["indicator_set_version"] == indicator_set.version]
+        other = len(rows) - len(current)
+        if other:
+            _say(f"{other} household(s) on another indicator-set version are not scored;"
+                 f" re-import them with version {indicator_set.version}")
+        if not current:
+            fail(f"no household profile on indicator-set version {indicator_set.version}:"
+                 " load the district or import households first")
+        ids = [r["household_id"] for r in current]
+        matrix = np.array([r["indicators"] for r in current], dtype=np.int8)
+        _say(f"scoring {len(ids):,} households on {len(indicator_set.ids)} indicators ...")
+        result = alkire_foster(matrix, indicator_set.weights, indicator_set.k,
+                               ids=indicator_set.ids)
+        decided, label = labels_from_decisions([r["decision"] for r in current])
+        n_decided = int(decided.sum())
+        probability: np.ndarray | None = None
+        if n_decided >= MIN_DECISIONS and 0 < int(label[decided].sum()) < n_decided:
+            _say(f"training the model on {n_decided:,} past decisions ...")
+            model = train(matrix[decided], label[decided], indicator_set.ids, seed=seed)
+            probability = model.predict_proba(matrix)
+        else:
+            _say(f"no model: {n_decided} past decision(s) of one kind or too few"
+                 f" (at least {MIN_DECISIONS} of both kinds); the index alone")
+        flags = (second_look(result.identified, probability, high=high, low=low)
+                 if probability is not None else None)
+        now = datetime.now(UTC)
+        names = np.array(indicator_set.ids)
+        with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_ASSESSMENTS) as copy:
+            for i, household in enumerate(ids):
+                details = {
+                    "deprived": names[result.deprivation[i] == 1].tolist(),
+                    "k": str(indicator_set.k),
+                    "second_look": flags.reason(i) if flags is not None else None,
+                }
+                copy.write_row((
+                    household, now, indicator_set.version, int(result.c_scaled[i]),
+                    result.denominator, bool(result.identified[i]),
+                    float(probability[i]) if probability is not None else None,
+                    json.dumps(details),
+                ))
+    click.echo(f"households scored: {len(ids):,} (indicator set {indicator_set.version},"
+               f" k = {indicator_set.k})")
+    click.echo(f"identified: {int(result.identified.sum()):,}; H = {result.H:.4f},"
+               f" A = {result.A:.4f}, M0 = {result.M0:.4f}")
+    if flags is not None:
+        click.echo(f"model: trained on {n_decided:,} past decisions; second look:"
+                   f" {int(flags.index_only.sum()):,} identified but unlikely by the model,"
+                   f" {int(flags.model_only.sum()):,} likely by the model but not identified")
+    click.echo(f"done in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,72 @@
+"""`cityops needs score`: every household scored by the index and the model, one assessment
+each, on the real database with the synthetic district's needs data."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from click.testing import CliRunner
+
+from cityops import db
+from cityops.cli.main import cli
+from cityops.district import DistrictSize, generate_district, load_district
+from cityops.needs_indicators import load_indicator_set
+
+pytestmark = pytest.mark.integration
+SMALL = DistrictSize(streets=2, grids=3, communities=6, households_per_community=400,
+                     flood_gauges=2, manhole_covers=2, cameras=2)
+
+
+@pytest.fixture
+def district(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    with db.connect(db_url) as conn:
+        load_district(conn, generate_district(2, SMALL))
+    monkeypatch.setenv("CITYOPS_DATABASE_URL", db_url)
+    monkeypatch.setenv("CITYOPS_LOG_LEVEL", "ERROR")
+    return db_url
+
+
+def test_every_household_gets_an_exact_assessment(district: str) -> None:
+    indicator_set = load_indicator_set()
+    with db.connect(district) as conn:
+        conn.execute("DELETE FROM needs_decisions")  # no past decisions: the index alone
+        households = conn.execute("SELECT count(*) AS n FROM household_profiles").fetchone()["n"]
+    result = CliRunner().invoke(cli, ["needs", "score"])
+    assert result.exit_code == 0, result.output
+    assert f"households scored: {households:,}" in result.output
+    assert "no model:" in result.output
+    with db.connect(district) as conn:
+        rows = conn.execute(
+            "SELECT a.score_num, a.score_den, a.identified, a.model_probability, a.details,"
+            " p.indicators FROM needs_assessments a"
+            " JOIN household_profiles p USING (household_id)").fetchall()
+    assert len(rows) == households
+    weights = dict(zip(indicator_set.ids, indicator_set.weights, strict=True))
+    for row in rows:
+        deprived = [i for i, on in zip(indicator_set.ids, row["indicators"], strict=True) if on]
+        c = sum((weights[i] for i in deprived), Fraction(0))
+        assert Fraction(row["score_num"], row["score_den"]) == c
+        assert row["identified"] == (c >= indicator_set.k)
+        assert row["details"]["deprived"] == deprived and row["model_probability"] is None
+
+
+def test_the_model_scores_and_flags_strong_disagreements(district: str) -> None:
+    with db.connect(district) as conn:
+        decided = conn.execute("SELECT count(DISTINCT household_id) AS n FROM needs_decisions"
+                               " WHERE decision IN ('approved', 'declined',"
+                               " 'visited_helped')").fetchone()["n"]
+    assert decided >= 50, "the synthetic district should have past decisions to learn from"
+    result = CliRunner().invoke(cli, ["needs", "score", "--high", "0.5", "--low", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "model: trained on" in result.output and "second look:" in result.output
+    with db.connect(district) as conn:
+        rows = conn.execute("SELECT identified, model_probability, details"
+                            " FROM needs_assessments").fetchall()
+    assert all(0 <= r["model_probability"] <= 1 for r in rows)
+    for r in rows:  # the flag follows the rule exactly
+        expected = ((r["identified"] and r["model_probability"] < 0.1)
+                    or (not r["identified"] and r["model_probability"] > 0.5))
+        assert (r["details"]["second_look"] is not None) == expected
+    again = CliRunner().invoke(cli, ["needs", "score", "--low", "0.9", "--high", "0.5"])
+    assert again.exit_code != 0 and "must be below" in again.output
