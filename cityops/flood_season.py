@@ -31,7 +31,7 @@ import psycopg
 from cityops import dispatch
 from cityops.cameras import NEARBY_M, cameras_within
 from cityops.case_clock import CaseClock
-from cityops.grids import GridIndex
+from cityops.grids import GridIndex, load_grid_index
 from cityops.settings import FloodSeasonSettings, Settings
 from cityops.tickets import OPEN_STATES, Actor, NewCase, create_case, transition
 from cityops.topics import Topics
@@ -123,8 +123,7 @@ def create_inspections(
     if not sites:
         return []
     if index is None:
-        index = GridIndex.from_rows(conn.execute(
-            "SELECT code, level, name, parent_code, geometry FROM grids").fetchall())
+        index = load_grid_index(conn)
     clock = clock or CaseClock.from_settings(settings)
     topics = topics or Topics(settings.topic_prefix)
     unit = clock.catalogue.get(INSPECTION_CATEGORY).unit

@@ -153,3 +153,11 @@ class GridIndex:
     def children(self, code: str) -> list[str]:
         """Codes of the direct children of a cell."""
         return sorted(c.code for c in self.cells.values() if c.parent_code == code)
+
+
+def load_grid_index(conn: Any) -> GridIndex:
+    """The grid cells of the loaded district, from the ``grids`` table (an empty index when none
+    is loaded)."""
+    return GridIndex.from_rows(
+        conn.execute("SELECT code, level, name, parent_code, geometry FROM grids").fetchall()
+    )

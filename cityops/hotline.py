@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from cityops.grids import GridIndex
+from cityops.grids import GridIndex, load_grid_index
 
 CALL_TYPE_NAMES = {
     "consultation": "Consultation",
@@ -98,7 +98,7 @@ def case_outcome(conn: psycopg.Connection[Any], ticket_id: int) -> dict[str, Any
 
 def grid_index(conn: psycopg.Connection[Any]) -> GridIndex:
     """The grid cells of the loaded district (to place a call's location)."""
-    rows = conn.execute("SELECT code, level, name, parent_code, geometry FROM grids").fetchall()
-    if not rows:
+    index = load_grid_index(conn)
+    if not index.cells:
         raise RuntimeError("no district is loaded: run `cityops district load` first")
-    return GridIndex.from_rows(rows)
+    return index

@@ -5,7 +5,7 @@ grid workers on patrol (docs/cases.md, "Duplicate reports"). Sensor cases come f
 Use::
 
     clock = CaseClock.from_settings(settings)          # once per process
-    index = GridIndex.from_rows(...)                   # once per process
+    index = load_grid_index(conn)                      # once per process (cityops.grids)
     with pool.connection() as conn:                    # one transaction
         intake = file_case(conn, NewCase(source="hotline", category="C0203", title=...,
                                          description=..., lon=..., lat=..., call_type="report",
@@ -97,13 +97,6 @@ class IntakeError(ValueError):
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(f"{name}: {reason}" for name, reason in self.problems))
-
-
-def load_grid_index(conn: psycopg.Connection[Any]) -> GridIndex:
-    """The grid cells of the loaded district (an empty index when none is loaded)."""
-    return GridIndex.from_rows(
-        conn.execute("SELECT code, level, name, parent_code, geometry FROM grids").fetchall()
-    )
 
 
 def check_case(

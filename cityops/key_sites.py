@@ -12,7 +12,6 @@ the location (the community containing it), so a site outside the district is re
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cityops.csv_rows import read_rows
 from cityops.grids import GridIndex
 
 COLUMNS = ("id", "kind", "name", "lon", "lat", "capacity", "notes")
@@ -103,18 +103,9 @@ def check_rows(
 
 def import_csv(conn: psycopg.Connection[Any], path: Path, index: GridIndex) -> ImportResult:
     """Store the good rows of ``path`` in one transaction; report the bad ones."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in header]
-        unknown = [c for c in header if c not in COLUMNS]
-        if missing or unknown:
-            problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-                [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
-            raise ValueError(f"{path}: {'; '.join(problems)}; the header must name"
-                             f" {', '.join(COLUMNS)} (capacity and notes may be left out)")
-        reader.fieldnames = header
-        good, bad = check_rows(reader, index)
+    rows = read_rows(path, REQUIRED, COLUMNS, f"the header must name {', '.join(COLUMNS)}"
+                                              " (capacity and notes may be left out)")
+    good, bad = check_rows(rows, index)
     result = ImportResult(refused=bad)
     with conn.transaction():
         for row in good:

@@ -28,7 +28,6 @@ and every good row is stored (profile inserted, or replaced when the household h
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from cityops.csv_rows import read_rows
 from cityops.needs_data import (
     AGE_BANDS,
     HOUSEHOLD_TYPES,
@@ -214,17 +214,7 @@ def _known(conn: psycopg.Connection[Any], ids: list[str]) -> Known:
 def import_csv(conn: psycopg.Connection[Any], path: Path) -> ImportResult:
     """Store the good rows of ``path`` in one transaction; report the bad ones. A header with a
     missing required column or an unknown column is refused whole (ValueError)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in header]
-        unknown = [c for c in header if c not in COLUMNS]
-        if missing or unknown:
-            problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-                [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
-            raise ValueError(f"{path}: {'; '.join(problems)} (docs/needs.md, import format)")
-        reader.fieldnames = header
-        raw_rows = list(reader)
+    raw_rows = read_rows(path, REQUIRED, COLUMNS, "see docs/needs.md, import format")
     known = _known(conn, [(r.get("household_id") or "").strip() for r in raw_rows])
     good, bad = check_rows(raw_rows, known)
     result = ImportResult(refused=bad)

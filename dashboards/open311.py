@@ -47,8 +47,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from cityops import public_cases
 from cityops.case_clock import CaseClock
 from cityops.case_photos import OPEN311_UPLOADER, Photo, check_photo, strip_metadata
-from cityops.grids import GridIndex
-from cityops.intake import IntakeError, file_case, load_grid_index
+from cityops.grids import GridIndex, load_grid_index
+from cityops.intake import IntakeError, file_case
 from cityops.tickets import Actor, NewCase
 from dashboards.context import AppContext
 

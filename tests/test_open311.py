@@ -22,7 +22,8 @@ from cityops.alerts import AlertSignal, raise_alert
 from cityops.case_clock import CaseClock
 from cityops.case_photos import Photo
 from cityops.district import DistrictSize, generate_district, load_district
-from cityops.intake import file_case, load_grid_index
+from cityops.grids import load_grid_index
+from cityops.intake import file_case
 from cityops.settings import Settings
 from cityops.tickets import Actor, NewCase
 from dashboards.app import create_app

@@ -245,6 +245,15 @@ def demo_cmd(ctx: click.Context, duration: float | None, speed: float, history_h
     sys.exit(run_demo(settings, options))
 
 
+def _report_import(ctx: click.Context, refused: list[tuple[int, str]], summary: str) -> None:
+    """Each refused CSV line with its reason (stderr), the summary; exit 1 if any was refused."""
+    for line, reason in refused:
+        click.echo(f"line {line}: refused: {reason}", err=True)
+    click.echo(summary)
+    if refused:
+        ctx.exit(1)
+
+
 @cli.group("keysites")
 def keysites_group() -> None:
     """Flood-season key sites: underpasses, low roads, basements, shelters, supply depots."""
@@ -255,25 +264,20 @@ def keysites_group() -> None:
 @click.pass_context
 def keysites_import(ctx: click.Context, csv_file: Path) -> None:
     """Add or update the key sites of CSV_FILE (docs/cases.md, "Flood season")."""
-    from cityops.grids import GridIndex
+    from cityops.grids import load_grid_index
     from cityops.key_sites import import_csv
 
     settings = _settings(ctx)
     with db.connect(_database_url(settings)) as conn:
-        index = GridIndex.from_rows(conn.execute(
-            "SELECT code, level, name, parent_code, geometry FROM grids").fetchall())
+        index = load_grid_index(conn)
         if not index.cells:
             fail("the database has no grid cells: load the district's grids first")
         try:
             result = import_csv(conn, csv_file, index)
         except ValueError as exc:
             fail(str(exc))
-    for line, reason in result.refused:
-        click.echo(f"line {line}: refused: {reason}", err=True)
-    click.echo(f"key sites: {result.inserted} added, {result.updated} updated,"
-               f" {len(result.refused)} refused")
-    if result.refused:
-        ctx.exit(1)
+    _report_import(ctx, result.refused, f"key sites: {result.inserted} added,"
+                   f" {result.updated} updated, {len(result.refused)} refused")
 
 
 @cli.group("needs")
@@ -299,12 +303,9 @@ def needs_import_households(ctx: click.Context, csv_file: Path) -> None:
             result = import_csv(conn, csv_file)
         except ValueError as exc:
             fail(str(exc))
-    for line, reason in result.refused:
-        click.echo(f"line {line}: refused: {reason}", err=True)
-    click.echo(f"households: {result.inserted} added, {result.updated} updated,"
-               f" {len(result.refused)} refused ({result.households_created} new households)")
-    if result.refused:
-        ctx.exit(1)
+    _report_import(ctx, result.refused, f"households: {result.inserted} added,"
+                   f" {result.updated} updated, {len(result.refused)} refused"
+                   f" ({result.households_created} new households)")
 
 
 @cli.group("household")

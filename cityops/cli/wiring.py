@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from cityops import db
+from cityops import db, grids
 from cityops.acks import AckListener
 from cityops.cli.street_rules import street_rules
 from cityops.cli.water_rules import water_rules
@@ -48,10 +48,10 @@ def make_evaluator(settings: Settings, database_url: str | None = None) -> Evalu
 def load_grid_index(pool: Pool) -> GridIndex:
     """The grid cells of the loaded district."""
     with pool.connection() as conn:
-        rows = conn.execute("SELECT code, level, name, parent_code, geometry FROM grids").fetchall()
-    if not rows:
+        index = grids.load_grid_index(conn)
+    if not index.cells:
         raise RuntimeError("no district is loaded: run `cityops district load` first")
-    return GridIndex.from_rows(rows)
+    return index
 
 
 @dataclass

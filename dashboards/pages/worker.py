@@ -35,7 +35,7 @@ from dash.exceptions import PreventUpdate
 from cityops import households, intake, queries, worker_cases
 from cityops.case_clock import CaseClock
 from cityops.case_photos import Photo
-from cityops.grids import GridIndex
+from cityops.grids import GridIndex, load_grid_index
 from cityops.tickets import Actor, NewCase, TransitionError
 from dashboards import photos, svgmap
 from dashboards.auth import WebUser, require_role
@@ -81,7 +81,7 @@ def grid_index(ctx: AppContext) -> GridIndex:
     """The grid cells (to place a tapped point in its cell), reloaded every 5 minutes."""
     def load() -> GridIndex:
         with ctx.pool.connection() as conn:
-            return intake.load_grid_index(conn)
+            return load_grid_index(conn)
     return _cached("index", ctx.pool, load)  # type: ignore[no-any-return]
 
 
