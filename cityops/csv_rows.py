@@ -1,0 +1,29 @@
+"""Reading an import CSV file: a header checked as a whole, then the rows as dicts."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def read_rows(
+    path: Path, required: Sequence[str], columns: Sequence[str], hint: str
+) -> list[dict[str, str | None]]:
+    """The rows of a UTF-8 CSV file (a BOM is allowed) keyed by their header's names (stripped).
+
+    Raises ValueError naming the file when the header lacks a ``required`` column or names one
+    not in ``columns``; ``hint`` says where the format is described. A row with more fields than
+    the header keeps the extra ones under the key None, for the caller to refuse.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in required if c not in header]
+        unknown = [c for c in header if c not in columns]
+        if missing or unknown:
+            problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
+                [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+            raise ValueError(f"{path}: {'; '.join(problems)}; {hint}")
+        reader.fieldnames = header
+        return list(reader)
