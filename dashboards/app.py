@@ -36,9 +36,18 @@ from dashboards.pages import (
     worker,
 )
 
-PAGES: tuple[Page, ...] = (wall.PAGE, ticket.PAGE, worker.PAGE, civil.PAGE, admin.PAGE,
-                           hotline.PAGE, verify.PAGE, flood.PAGE, report.PAGE,
-                           reviews.PAGE)
+PAGES: tuple[Page, ...] = (
+    wall.PAGE,
+    ticket.PAGE,
+    worker.PAGE,
+    civil.PAGE,
+    admin.PAGE,
+    hotline.PAGE,
+    verify.PAGE,
+    flood.PAGE,
+    report.PAGE,
+    reviews.PAGE,
+)
 ASSETS = Path(__file__).parent / "assets"
 
 

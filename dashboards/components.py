@@ -62,7 +62,9 @@ NAV = {
               ("Report", "/report"), ("Floods", "/flood")],
     "grid_worker": [("My tickets", "/worker"), ("Verify", "/verify"),
                     ("Reviews", "/reviews")],
-    "civil_affairs": [("Households", "/civil")],
+    "civil_affairs": [("Households", "/civil"), ("Needs", "/needs"),
+                      ("Second look", "/needs/second-look"), ("Tasks", "/needs/tasks"),
+                      ("Summary", "/needs/summary"), ("Fairness", "/needs/fairness")],
     "hotline": [("Hotline", "/hotline")],
     "supervisor": [("Verify", "/verify"), ("Reviews", "/reviews"), ("Report", "/report")],
 }
