@@ -17,6 +17,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 _ID = r"^[a-z][a-z0-9_]*$"
+SEVERE = Fraction(1, 2)  # c at or above it (and k): high intensity, the global MPI "severe" line
+Band = Literal["high", "medium", "low"]
+BAND_LABELS: dict[Band, str] = {
+    "high": "high (c ≥ 1/2)",
+    "medium": "medium (k ≤ c < 1/2)",
+    "low": "low (c < k, not identified)",
+}
 
 
 class IndicatorSetError(ValueError):
@@ -172,3 +179,11 @@ def load_indicator_set(path: Path | str | None = None) -> IndicatorSet:
     return IndicatorSet(version=data.version, k=_fraction(data.k), settings=dict(data.settings),
                         indicators=tuple(indicators),
                         dimension_labels={d.id: d.label for d in data.dimensions}, source=source)
+
+
+def intensity_band(c: Fraction, k: Fraction) -> Band:
+    """A household's intensity band: high (c ≥ 1/2 and identified), medium (identified, c < 1/2)
+    or low (c < k, not identified). Exact: c and k are fractions, never floats."""
+    if c >= max(k, SEVERE):
+        return "high"
+    return "medium" if c >= k else "low"

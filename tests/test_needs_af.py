@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.cli.main import cli
-from cityops.needs_indicators import IndicatorSetError, load_indicator_set
+from cityops.needs_indicators import IndicatorSetError, intensity_band, load_indicator_set
 from models.needs_af import (
     AFInputError,
     alkire_foster,
@@ -180,6 +180,17 @@ def test_default_indicator_set() -> None:
     assert income.cutoff == s.settings["dibao_cny_per_month"] == 1420
     # no single indicator reaches k: nobody is identified by one deprivation alone
     assert alkire_foster(np.eye(22, dtype=np.int8), s.weights, s.k).warnings == ()
+
+
+def test_intensity_bands_are_exact_at_their_lines() -> None:
+    k = Fraction(1, 3)
+    assert intensity_band(Fraction(1, 3), k) == "medium"  # c = k exactly: identified
+    assert intensity_band(Fraction(1, 3) - Fraction(1, 10**9), k) == "low"
+    assert intensity_band(Fraction(1, 2), k) == "high"
+    assert intensity_band(Fraction(1, 2) - Fraction(1, 10**9), k) == "medium"
+    # with k above 1/2 there is no medium band: c = 1/2 is not identified
+    assert intensity_band(Fraction(1, 2), Fraction(3, 5)) == "low"
+    assert intensity_band(Fraction(3, 5), Fraction(3, 5)) == "high"
 
 
 def test_indicator_file_errors_name_file_and_entry(tmp_path: Path) -> None:
