@@ -47,7 +47,9 @@ class Scheduler:
     """The periodic jobs of CityOps on one BackgroundScheduler (UTC)."""
 
     def __init__(self, pool: Pool, topics: Topics, send_dispatches: Callable[[], object], *,
-                 settings: Settings) -> None:
+                 settings: Settings, score_needs: Callable[[], object] | None = None) -> None:
+        """``score_needs`` (from the composition root, which may use models/): the daily needs
+        scoring of every household, also once at start; None leaves scoring to the command."""
         self._pool = pool
         self._topics = topics
         self._settings = settings
@@ -86,6 +88,10 @@ class Scheduler:
         # needs: "policy finds people" rules open review tasks, daily (cityops.needs_rules)
         self._scheduler.add_job(self._once("needs-rules", 86400, self._needs_rules), "interval",
                                 seconds=86400, id="needs-rules")
+        if score_needs is not None:  # needs: every household's index and model score, daily
+            self._scheduler.add_job(self._once("needs-score", 86400, score_needs), "interval",
+                                    seconds=86400, id="needs-score",
+                                    next_run_time=datetime.now(UTC))
 
     def _once(self, job: str, seconds: int, work: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:

@@ -70,3 +70,33 @@ def test_the_model_scores_and_flags_strong_disagreements(district: str) -> None:
         assert (r["details"]["second_look"] is not None) == expected
     again = CliRunner().invoke(cli, ["needs", "score", "--low", "0.9", "--high", "0.5"])
     assert again.exit_code != 0 and "must be below" in again.output
+
+
+def test_the_scheduler_scores_daily_once(district: str) -> None:
+    from datetime import timedelta
+
+    from cityops.cli.wiring import score_needs_daily
+    from cityops.scheduler import Scheduler
+    from cityops.settings import Settings
+    from cityops.topics import Topics
+
+    pool = db.make_pool(district, max_size=2)
+    try:
+        scheduler = Scheduler(pool, Topics("test/v1"), lambda: 0, settings=Settings(),
+                              score_needs=lambda: score_needs_daily(pool))
+        job = scheduler._scheduler.get_job("needs-score")
+        assert job is not None and job.trigger.interval == timedelta(days=1)
+        job.func()
+        job.func()  # the same day is claimed: no second assessment
+        assert Scheduler(pool, Topics("test/v1"), lambda: 0, settings=Settings()
+                         )._scheduler.get_job("needs-score") is None  # no scorer, no job
+    finally:
+        pool.close()
+    with db.connect(district) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM needs_assessments) AS assessed,"
+            " (SELECT count(*) FROM household_profiles) AS households,"
+            " (SELECT count(*) FROM needs_assessments WHERE model_probability IS NULL)"
+            " AS without_model").fetchone()
+    assert counts["assessed"] == counts["households"] > 0
+    assert counts["without_model"] == 0  # the synthetic past decisions train the model

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
 
 import click
 import numpy as np
+import psycopg
 
 from cityops import db
 
@@ -34,6 +39,88 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+@dataclass(frozen=True)
+class ScoreRun:
+    """What one scoring run stored and found."""
+
+    households: int
+    version: str
+    k: Fraction
+    identified: int
+    H: float
+    A: float
+    M0: float
+    decisions: int | None         # past decisions the model trained on; None: no model
+    index_only: int               # second look: identified, model probability under ``low``
+    model_only: int               # second look: not identified, model probability over ``high``
+    other_version: int            # households on another indicator-set version, not scored
+
+
+class NothingToScore(Exception):
+    """No household profile is on the current indicator-set version."""
+
+
+def score_households(conn: psycopg.Connection[Any], *, high: float = 0.7, low: float = 0.2,
+                     seed: int = 0, say: Callable[[str], object] = lambda _m: None) -> ScoreRun:
+    """Score every household on the current indicator set with the index and the model and
+    store one assessment each; ``say`` gets progress lines. Raises NothingToScore."""
+    from cityops.needs_indicators import load_indicator_set
+    from models.needs_af import alkire_foster
+    from models.needs_model import labels_from_decisions, second_look, train
+
+    indicator_set = load_indicator_set()
+    say("reading household profiles ...")
+    rows = conn.execute(PROFILES_SQL).fetchall()
+    current = [r for r in rows if r["indicator_set_version"] == indicator_set.version]
+    other = len(rows) - len(current)
+    if other:
+        say(f"{other} household(s) on another indicator-set version are not scored;"
+            f" re-import them with version {indicator_set.version}")
+    if not current:
+        raise NothingToScore(f"no household profile on indicator-set version"
+                             f" {indicator_set.version}: load the district or import households"
+                             " first")
+    ids = [r["household_id"] for r in current]
+    matrix = np.array([r["indicators"] for r in current], dtype=np.int8)
+    say(f"scoring {len(ids):,} households on {len(indicator_set.ids)} indicators ...")
+    result = alkire_foster(matrix, indicator_set.weights, indicator_set.k, ids=indicator_set.ids)
+    decided, label = labels_from_decisions([r["decision"] for r in current])
+    n_decided = int(decided.sum())
+    probability: np.ndarray | None = None
+    if n_decided >= MIN_DECISIONS and 0 < int(label[decided].sum()) < n_decided:
+        say(f"training the model on {n_decided:,} past decisions ...")
+        model = train(matrix[decided], label[decided], indicator_set.ids, seed=seed)
+        probability = model.predict_proba(matrix)
+    else:
+        say(f"no model: {n_decided} past decision(s) of one kind or too few"
+            f" (at least {MIN_DECISIONS} of both kinds); the index alone")
+    flags = (second_look(result.identified, probability, high=high, low=low)
+             if probability is not None else None)
+    now = datetime.now(UTC)
+    names = np.array(indicator_set.ids)
+    with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_ASSESSMENTS) as copy:
+        for i, household in enumerate(ids):
+            details = {
+                "deprived": names[result.deprivation[i] == 1].tolist(),
+                "k": str(indicator_set.k),
+                "second_look": flags.reason(i) if flags is not None else None,
+            }
+            copy.write_row((
+                household, now, indicator_set.version, int(result.c_scaled[i]),
+                result.denominator, bool(result.identified[i]),
+                float(probability[i]) if probability is not None else None,
+                json.dumps(details),
+            ))
+    return ScoreRun(
+        households=len(ids), version=indicator_set.version, k=indicator_set.k,
+        identified=int(result.identified.sum()), H=result.H, A=result.A, M0=result.M0,
+        decisions=n_decided if probability is not None else None,
+        index_only=int(flags.index_only.sum()) if flags is not None else 0,
+        model_only=int(flags.model_only.sum()) if flags is not None else 0,
+        other_version=other,
+    )
+
+
 @click.command("score")
 @click.option("--high", default=0.7, show_default=True, type=click.FloatRange(0, 1),
               help="Second look: not identified by the index, model probability above this.")
@@ -46,63 +133,21 @@ def score_command(ctx: click.Context, high: float, low: float, seed: int) -> Non
     primary score), the model's probability (learned from past decisions), and a second-look
     flag where they disagree strongly; one assessment per household is stored."""
     from cityops.cli.main import _database_url, _settings, fail
-    from cityops.needs_indicators import load_indicator_set
-    from models.needs_af import alkire_foster
-    from models.needs_model import labels_from_decisions, second_look, train
 
     if low >= high:
         fail(f"--low ({low}) must be below --high ({high})")
     started = time.monotonic()
-    indicator_set = load_indicator_set()
     with db.connect(_database_url(_settings(ctx))) as conn:
-        _say("reading household profiles ...")
-        rows = conn.execute(PROFILES_SQL).fetchall()
-        current = [r for r in rows if r["indicator_set_version"] == indicator_set.version]
-        other = len(rows) - len(current)
-        if other:
-            _say(f"{other} household(s) on another indicator-set version are not scored;"
-                 f" re-import them with version {indicator_set.version}")
-        if not current:
-            fail(f"no household profile on indicator-set version {indicator_set.version}:"
-                 " load the district or import households first")
-        ids = [r["household_id"] for r in current]
-        matrix = np.array([r["indicators"] for r in current], dtype=np.int8)
-        _say(f"scoring {len(ids):,} households on {len(indicator_set.ids)} indicators ...")
-        result = alkire_foster(matrix, indicator_set.weights, indicator_set.k,
-                               ids=indicator_set.ids)
-        decided, label = labels_from_decisions([r["decision"] for r in current])
-        n_decided = int(decided.sum())
-        probability: np.ndarray | None = None
-        if n_decided >= MIN_DECISIONS and 0 < int(label[decided].sum()) < n_decided:
-            _say(f"training the model on {n_decided:,} past decisions ...")
-            model = train(matrix[decided], label[decided], indicator_set.ids, seed=seed)
-            probability = model.predict_proba(matrix)
-        else:
-            _say(f"no model: {n_decided} past decision(s) of one kind or too few"
-                 f" (at least {MIN_DECISIONS} of both kinds); the index alone")
-        flags = (second_look(result.identified, probability, high=high, low=low)
-                 if probability is not None else None)
-        now = datetime.now(UTC)
-        names = np.array(indicator_set.ids)
-        with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_ASSESSMENTS) as copy:
-            for i, household in enumerate(ids):
-                details = {
-                    "deprived": names[result.deprivation[i] == 1].tolist(),
-                    "k": str(indicator_set.k),
-                    "second_look": flags.reason(i) if flags is not None else None,
-                }
-                copy.write_row((
-                    household, now, indicator_set.version, int(result.c_scaled[i]),
-                    result.denominator, bool(result.identified[i]),
-                    float(probability[i]) if probability is not None else None,
-                    json.dumps(details),
-                ))
-    click.echo(f"households scored: {len(ids):,} (indicator set {indicator_set.version},"
-               f" k = {indicator_set.k})")
-    click.echo(f"identified: {int(result.identified.sum()):,}; H = {result.H:.4f},"
-               f" A = {result.A:.4f}, M0 = {result.M0:.4f}")
-    if flags is not None:
-        click.echo(f"model: trained on {n_decided:,} past decisions; second look:"
-                   f" {int(flags.index_only.sum()):,} identified but unlikely by the model,"
-                   f" {int(flags.model_only.sum()):,} likely by the model but not identified")
+        try:
+            run = score_households(conn, high=high, low=low, seed=seed, say=_say)
+        except NothingToScore as exc:
+            fail(str(exc))
+    click.echo(f"households scored: {run.households:,} (indicator set {run.version},"
+               f" k = {run.k})")
+    click.echo(f"identified: {run.identified:,}; H = {run.H:.4f}, A = {run.A:.4f},"
+               f" M0 = {run.M0:.4f}")
+    if run.decisions is not None:
+        click.echo(f"model: trained on {run.decisions:,} past decisions; second look:"
+                   f" {run.index_only:,} identified but unlikely by the model,"
+                   f" {run.model_only:,} likely by the model but not identified")
     click.echo(f"done in {time.monotonic() - started:.1f} s")

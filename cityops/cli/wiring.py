@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from cityops import db, grids
 from cityops.acks import AckListener
+from cityops.cli.needs_score import NothingToScore, score_households
 from cityops.cli.street_rules import street_rules
 from cityops.cli.water_rules import water_rules
 from cityops.detection import DecisionLike, DetectionPipeline, DeviceInfo, Evaluate, Window
@@ -52,6 +54,19 @@ def load_grid_index(pool: Pool) -> GridIndex:
     if not index.cells:
         raise RuntimeError("no district is loaded: run `cityops district load` first")
     return index
+
+
+def score_needs_daily(pool: Pool) -> None:
+    """The scheduler's daily needs scoring (``cityops needs score`` with its defaults)."""
+    with pool.connection() as conn:
+        try:
+            run = score_households(conn)
+        except NothingToScore as exc:
+            log.info("needs scoring skipped", extra={"reason": str(exc)})
+            return
+    log.info("needs scored", extra={"households": run.households, "identified": run.identified,
+                                    "model_decisions": run.decisions,
+                                    "second_look": run.index_only + run.model_only})
 
 
 @dataclass
@@ -143,7 +158,8 @@ def start_services(
                     notify.webhook_url, secret.get_secret_value() if secret else None,
                     notify.webhook_timeout_s)
             services.scheduler = Scheduler(pool, topics, services.send_outbox,
-                                           settings=settings)
+                                           settings=settings, score_needs=partial(
+                                               score_needs_daily, pool))
             services.scheduler.start()
             # workers' acknowledgements over MQTT, wherever the scheduler runs (cityops.acks)
             services.acks = AckListener(pool, mqtt_url, topics,
