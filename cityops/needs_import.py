@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from cityops.csv_rows import read_rows
+from cityops.csv_rows import read_rows, rows_from_bytes
 from cityops.needs_data import (
     AGE_BANDS,
     HOUSEHOLD_TYPES,
@@ -55,6 +55,7 @@ ACHIEVEMENTS = ("income_per_capita_month", "financial_assets", "floor_area_per_p
                 "medical_spending_share", "education_spending_share", "months_unemployed")
 DERIVABLE = frozenset(derived_indicators(*(np.zeros(1),) * 7))
 COLUMNS = ("household_id", *HOUSEHOLD_COLUMNS, *ATTRIBUTES, *ACHIEVEMENTS, *INDICATORS)
+HINT = "see docs/needs.md, import format"
 REQUIRED = ("household_id", *ATTRIBUTES, *ACHIEVEMENTS[:5],
             *(i for i in INDICATORS if i not in DERIVABLE))
 
@@ -214,7 +215,17 @@ def _known(conn: psycopg.Connection[Any], ids: list[str]) -> Known:
 def import_csv(conn: psycopg.Connection[Any], path: Path) -> ImportResult:
     """Store the good rows of ``path`` in one transaction; report the bad ones. A header with a
     missing required column or an unknown column is refused whole (ValueError)."""
-    raw_rows = read_rows(path, REQUIRED, COLUMNS, "see docs/needs.md, import format")
+    return import_rows(conn, read_rows(path, REQUIRED, COLUMNS, HINT))
+
+
+def import_upload(conn: psycopg.Connection[Any], content: bytes, name: str) -> ImportResult:
+    """:func:`import_csv` for an uploaded file's bytes (the civil-affairs import page)."""
+    return import_rows(conn, rows_from_bytes(content, name, REQUIRED, COLUMNS, HINT))
+
+
+def import_rows(conn: psycopg.Connection[Any], raw_rows: list[dict[str, str | None]]
+                ) -> ImportResult:
+    """Store the good rows of a read CSV file in one transaction; report the bad ones."""
     known = _known(conn, [(r.get("household_id") or "").strip() for r in raw_rows])
     good, bad = check_rows(raw_rows, known)
     result = ImportResult(refused=bad)

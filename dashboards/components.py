@@ -64,7 +64,8 @@ NAV = {
                     ("Reviews", "/reviews")],
     "civil_affairs": [("Households", "/civil"), ("Needs", "/needs"),
                       ("Second look", "/needs/second-look"), ("Tasks", "/needs/tasks"),
-                      ("Summary", "/needs/summary"), ("Fairness", "/needs/fairness")],
+                      ("Summary", "/needs/summary"), ("Fairness", "/needs/fairness"),
+                      ("Import", "/needs/import")],
     "hotline": [("Hotline", "/hotline")],
     "supervisor": [("Verify", "/verify"), ("Reviews", "/reviews"), ("Report", "/report")],
 }
