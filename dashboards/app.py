@@ -28,6 +28,7 @@ from dashboards.pages import (
     civil,
     flood,
     hotline,
+    needs_household,
     report,
     reviews,
     ticket,
@@ -47,6 +48,7 @@ PAGES: tuple[Page, ...] = (
     flood.PAGE,
     report.PAGE,
     reviews.PAGE,
+    needs_household.PAGE,
 )
 ASSETS = Path(__file__).parent / "assets"
 
