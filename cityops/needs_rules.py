@@ -152,8 +152,7 @@ CARE_VISIT = Rule(
                    'water_alerts_30_days', w.n,
                    'threshold', %(water_alerts)s::int,
                    'alert_ids', w.ids,
-                   'kinds', w.kinds,
-                   'since', %(since)s::timestamptz) AS data
+                   'kinds', w.kinds) AS data  -- facts only: a closed task stays closed
         FROM households h
         LEFT JOIN household_profiles p ON p.household_id = h.id
         JOIN (SELECT d.household_id, count(*) AS n,

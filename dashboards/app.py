@@ -29,6 +29,7 @@ from dashboards.pages import (
     flood,
     hotline,
     needs_household,
+    needs_tasks,
     report,
     reviews,
     ticket,
@@ -49,6 +50,7 @@ PAGES: tuple[Page, ...] = (
     report.PAGE,
     reviews.PAGE,
     needs_household.PAGE,
+    needs_tasks.PAGE,
 )
 ASSETS = Path(__file__).parent / "assets"
 
