@@ -20,7 +20,7 @@ from flask_compress import Compress
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from cityops.settings import Settings
-from dashboards import auth, open311, photo_route
+from dashboards import auth, needs_export, open311, photo_route
 from dashboards.components import message_view
 from dashboards.context import AppContext, Page, Pool, resolve
 from dashboards.pages import (
@@ -29,6 +29,7 @@ from dashboards.pages import (
     flood,
     hotline,
     needs_household,
+    needs_review,
     needs_tasks,
     report,
     reviews,
@@ -50,6 +51,8 @@ PAGES: tuple[Page, ...] = (
     report.PAGE,
     reviews.PAGE,
     needs_household.PAGE,
+    needs_review.PAGE,
+    needs_review.SECOND_LOOK_PAGE,
     needs_tasks.PAGE,
 )
 ASSETS = Path(__file__).parent / "assets"
@@ -87,6 +90,7 @@ def create_app(pool: Pool, settings: Settings) -> Dash:
     auth.install(server, ctx, PAGES)
     server.register_blueprint(open311.blueprint(ctx))
     server.register_blueprint(photo_route.blueprint(ctx))
+    server.register_blueprint(needs_export.blueprint(ctx))
     app = Dash(
         "dashboards",
         server=server,

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
 PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_favicon", "/open311/")
-SELF_CHECKED_PREFIXES = ("/photos/",)  # signed-in routes that check the role themselves
+# signed-in routes that check the role themselves
+SELF_CHECKED_PREFIXES = ("/photos/", "/needs/export")
 LANDING = {"operations": "/", "admin": "/", "grid_worker": "/worker", "civil_affairs": "/civil",
            "hotline": "/hotline", "supervisor": "/verify"}
 ROLE_NAMES = {
