@@ -11,10 +11,10 @@ indicators only and prints:
   household not used for training (decided or not), with the recall of the truly needy among the
   top-N by model probability, beside the index's own recall (Alkire-Foster, k = 1/3);
 - the share of households in the second-look queue (index and model disagree strongly);
-- per subgroup (sex of the head, age band, hukou, disability): share identified by the index,
-  share truly in need, share approved in past decisions, and the model's calibration (mean
-  predicted vs observed approval on held-out decided households; mean predicted vs true need on
-  all non-training households);
+- per subgroup (sex of the head, age band, hukou, disability; ``cityops.needs_fairness``, the
+  table of ``bench.needs_fairness``): share identified by the index, share truly in need, share
+  approved in past decisions, and the model's calibration (mean predicted vs observed approval on
+  held-out decided households; mean predicted vs true need on all non-training households);
 - the training time.
 
 Past decisions show who was served, not who was in need: the figures against the true need say by
@@ -34,8 +34,10 @@ import time
 
 import numpy as np
 
+from bench.needs_fairness import subgroup_table
 from cityops.district import DistrictSize, generate_district
 from cityops.needs_data import COL, INDICATORS
+from cityops.needs_fairness import fairness_report, subgroups
 from cityops.needs_indicators import load_indicator_set
 from models.needs_af import alkire_foster
 from models.needs_model import evaluate, labels_from_decisions, second_look, train
@@ -127,29 +129,12 @@ def main() -> None:
           f"not identified but model > 0.7: {int(sl.model_only.sum()):,}; truly needy among "
           f"them {tn[sl.flag].mean() if sl.flag.any() else float('nan'):.3f}")
     print()
-    groups = {
-        "sex F": data.head_sex == "F", "sex M": data.head_sex == "M",
-        **{f"age {b}": data.head_age_band == b for b in ("<40", "40-59", "60-79", "80+")},
-        "hukou local": data.hukou == "local", "hukou non-local": data.hukou == "non_local",
-        "disability yes": X[:, COL["disability"]] == 1,
-        "disability no": X[:, COL["disability"]] == 0,
-    }
-    test_mask = np.zeros(n, bool)
-    test_mask[test_idx] = True
-    print("by subgroup: households | identified by index | truly needy | approved (of all; of "
-          "decided) | model on held-out decided: n, mean predicted vs observed approval | model "
-          "on all non-training: mean predicted vs true need")
-    print("| group | households | identified | truly needy | approved / all | approved / decided "
-          "| held-out n | predicted | approved | predicted (all) | true need |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, g in groups.items():
-        ht = g & test_mask
-        gr = g & rest
-        k = max(int((g & decided).sum()), 1)
-        print(f"| {name} | {int(g.sum()):,} | {ident[g].mean():.3f} | {tn[g].mean():.3f} | "
-              f"{approved[g].mean():.3f} | {approved[g].sum() / k:.3f} | {int(ht.sum()):,} | "
-              f"{prob[ht].mean():.3f} | {y[ht].mean():.3f} | {prob[gr].mean():.3f} | "
-              f"{tn[gr].mean():.3f} |")
+    rows = fairness_report(
+        subgroups(data.head_age_band, data.head_sex, data.hukou, X[:, COL["disability"]]),
+        ident, decided, approved, prob, true_need=tn, calibrate_on=rest)
+    print("by subgroup (cityops.needs_fairness; calibration against decisions on the held-out"
+          " decided households, against true need on all non-training households)")
+    print("\n".join(subgroup_table(rows)))
 
 
 if __name__ == "__main__":
