@@ -27,6 +27,14 @@ ROLES = ("civil_affairs",)
 HERE = "/needs"
 MODEL_WARNING = ("Past decisions show who was served, not who was in need: the model is a second"
                  " opinion, the index is the primary score.")
+# Dash's own controls in the dark theme (style.css sets these for the phone pages only)
+DARK_CONTROLS = {
+    "--Dash-Fill-Inverse-Strong": "#0b1322", "--Dash-Text-Strong": "#e8eef6",
+    "--Dash-Text-Primary": "#e8eef6", "--Dash-Text-Weak": "#9fb0c8",
+    "--Dash-Text-Disabled": "#9fb0c8", "--Dash-Stroke-Strong": "#5b7194",
+    "--Dash-Fill-Interactive-Strong": "#8cc4ff", "--Dash-Fill-Interactive-Weak": "#1a2b48",
+    "--Dash-Fill-Disabled": "#22355a",
+}
 CHOICES = {"approved": "Approve", "declined": "Decline", "visit_scheduled": "Schedule a visit",
            "visited_helped": "Visited and helped"}
 
@@ -90,7 +98,7 @@ def _model_text(a: nh.Assessment) -> str:
     return f"{a.model_probability:.2f}"
 
 
-def latest_view(case: nh.HouseholdCase) -> html.Section:
+def latest_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> html.Section:
     """The newest assessment, prominently: c, band, identification, the model's view."""
     a = case.latest
     if a is None:
@@ -122,8 +130,8 @@ def latest_view(case: nh.HouseholdCase) -> html.Section:
             html.P(f"Second look: {a.second_look}", className="error", id="nh-second-look")
             if a.second_look else None,
             html.P(MODEL_WARNING, className="muted", id="nh-model-warning"),
-            html.P(f"Scored {a.at:%d %b %Y %H:%M} with indicator set {a.indicator_set_version}.",
-                   className="muted"),
+            html.P(f"Scored {fmt_time(a.at, ctx.tz, now)} with indicator set"
+                   f" {a.indicator_set_version}.", className="muted"),
         ],
         className="panel", id="nh-latest",
     )
@@ -215,7 +223,7 @@ def tasks_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> html.S
 
 def body_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> list[Component]:
     """The read-only part of the page."""
-    return [summary_view(case), latest_view(case), indicators_view(case),
+    return [summary_view(case), latest_view(case, ctx, now), indicators_view(case),
             assessments_view(case, ctx, now), tasks_view(case, ctx, now)]
 
 
@@ -238,7 +246,7 @@ def decision_form() -> html.Section:
                      className="buttons"),
             html.Div(id="nh-msg", role="status"),
         ],
-        className="panel", id="nh-form",
+        className="panel", id="nh-form", style=DARK_CONTROLS,
     )
 
 
