@@ -27,14 +27,6 @@ ROLES = ("civil_affairs",)
 HERE = "/needs"
 MODEL_WARNING = ("Past decisions show who was served, not who was in need: the model is a second"
                  " opinion, the index is the primary score.")
-# Dash's own controls in the dark theme (style.css sets these for the phone pages only)
-DARK_CONTROLS = {
-    "--Dash-Fill-Inverse-Strong": "#0b1322", "--Dash-Text-Strong": "#e8eef6",
-    "--Dash-Text-Primary": "#e8eef6", "--Dash-Text-Weak": "#9fb0c8",
-    "--Dash-Text-Disabled": "#9fb0c8", "--Dash-Stroke-Strong": "#5b7194",
-    "--Dash-Fill-Interactive-Strong": "#8cc4ff", "--Dash-Fill-Interactive-Weak": "#1a2b48",
-    "--Dash-Fill-Disabled": "#22355a",
-}
 CHOICES = {"approved": "Approve", "declined": "Decline", "visit_scheduled": "Schedule a visit",
            "visited_helped": "Visited and helped"}
 
@@ -246,7 +238,7 @@ def decision_form() -> html.Section:
                      className="buttons"),
             html.Div(id="nh-msg", role="status"),
         ],
-        className="panel", id="nh-form", style=DARK_CONTROLS,
+        className="panel", id="nh-form",
     )
 
 

@@ -108,7 +108,7 @@ def close_form(view: TaskView) -> Component:
                    "household is not eligible or does not need it. Either way, write why.",
                    className="muted"),
             dcc.Dropdown(id="tasks-close-task", placeholder="Task (open tasks listed above)",
-                         options=task_options(view), style={"color": "#111"}),
+                         options=task_options(view)),
             dcc.Textarea(id="tasks-close-note", placeholder="Note (required): what was done, or "
                          "why it is dismissed", style={"width": "100%"}),
             html.Div([html.Button("Done", id="tasks-done", className="btn"),
@@ -134,9 +134,9 @@ def layout(ctx: AppContext) -> Component:
                     html.Div(
                         [dcc.Dropdown(id="tasks-rule", options=rule_options(view),
                                       value=ALL_RULES, clearable=False,
-                                      style={"minWidth": "32em", "color": "#111"}),
+                                      style={"minWidth": "32em"}),
                          dcc.RadioItems(id="tasks-status", value="open", inline=True,
-                                        labelStyle={"marginRight": "14px", "color": "var(--fg)"},
+                                        labelStyle={"marginRight": "14px"},
                                         options=[{"label": f" {label}", "value": value}
                                                  for value, label in STATUS_LABELS.items()]),
                          html.Button("Refresh", id="tasks-refresh", className="btn")],
