@@ -184,22 +184,34 @@ WHERE (%(street)s::text IS NULL OR left(h.community_code, 9) = left(%(street)s::
        OR (a.details->>'second_look' IS NOT NULL
            AND (%(look)s::text = 'any' OR (%(look)s::text = 'index_only') = a.identified)))
 """
+
+
+def _ranking(a: str, h: str) -> str:
+    """ORDER BY of the list: c exactly (30 decimals), the model, the household id."""
+    return (f"round({a}.score_num::numeric(40, 30) / {a}.score_den, 30) DESC,"
+            f" {a}.model_probability DESC NULLS LAST, {h}")
+
+
+# rank and cut first (a top-N sort), then fetch the names and latest decision of the rows kept
 _ROWS = """
-SELECT h.id AS household_id, h.head_name, h.community_code, c.name AS community,
-       s.name AS street, p.household_type, a.at AS assessed_at, a.indicator_set_version,
-       a.score_num, a.score_den, a.identified, a.model_probability, a.details,
+SELECT r.household_id, r.head_name, r.community_code, c.name AS community, s.name AS street,
+       r.household_type, r.at AS assessed_at, r.indicator_set_version, r.score_num,
+       r.score_den, r.identified, r.model_probability, r.details,
        d.decision, d.at AS decision_at
-""" + _LATEST + """
-LEFT JOIN grids c ON c.code = h.community_code
-LEFT JOIN grids s ON s.code = (left(h.community_code, 9) || '000000')::char(15)
+FROM (
+    SELECT h.id AS household_id, h.head_name, h.community_code, p.household_type, a.at,
+           a.indicator_set_version, a.score_num, a.score_den, a.identified,
+           a.model_probability, a.details
+""" + _LATEST + _WHERE + f"""
+    ORDER BY {_ranking("a", "h.id")} LIMIT %(limit)s OFFSET %(offset)s
+) r
+LEFT JOIN grids c ON c.code = r.community_code
+LEFT JOIN grids s ON s.code = (left(r.community_code, 9) || '000000')::char(15)
 LEFT JOIN LATERAL (
-    SELECT y.decision, y.at FROM needs_decisions y WHERE y.household_id = h.id
+    SELECT y.decision, y.at FROM needs_decisions y WHERE y.household_id = r.household_id
     ORDER BY y.at DESC, y.id DESC LIMIT 1
 ) d ON true
-""" + _WHERE + """
-ORDER BY round(a.score_num::numeric(40, 30) / a.score_den, 30) DESC,
-         a.model_probability DESC NULLS LAST, h.id
-LIMIT %(limit)s OFFSET %(offset)s
+ORDER BY {_ranking("r", "r.household_id")}
 """
 _COUNT = ("SELECT count(*) AS total, count(*) FILTER (WHERE a.identified) AS identified"
           + _LATEST + _WHERE)

@@ -46,7 +46,9 @@ MODEL_WARNING = (
     "score; the model is a second opinion."
 )
 NO_ASSESSMENT = ("No household has been assessed yet. Run `cityops needs score` to score every"
-                 " household (the index and the model); the list appears here afterwards.")
+                 " household (the index and the model); the scheduler of `cityops run` and"
+                 " `cityops demo` also does it when it starts and once a day. The list appears"
+                 " here afterwards.")
 LOOK_WHY: dict[LookKind, str] = {
     "index_only": (
         "The indicators say this household is in hardship, but households like it were rarely"
@@ -163,7 +165,8 @@ def table_view(rows: Sequence[ReviewRow], ctx: AppContext, first_rank: int = 1) 
              r.head_name, f"{r.street} / {r.community}",
              TYPE_LABELS.get(r.household_type or "", r.household_type or "—"),
              html.Span([html.B(r.c_percent), f" ({r.c})"]),
-             "yes" if r.identified else "no", r.band, r.deprivations_text,
+             "yes" if r.identified else "no", r.band,
+             html.Span(r.deprivations_text, style={"fontSize": "14px"}),
              "no model" if r.model_probability is None else f"{r.model_probability:.2f}",
              r.second_look or "—", _decision(r, ctx)]
             for i, r in enumerate(rows)
@@ -237,7 +240,7 @@ def _look_section(kind: LookKind, page: ReviewPage, filters: ReviewFilters,
          html.Div([html.Span(more), export_links(replace(filters, look=kind))],
                   className="toolbar"),
          table_view(page.rows, ctx)],
-        id=f"look-{kind}",
+        id=f"look-{kind}", style={"marginTop": "18px"},
     )
 
 
