@@ -31,6 +31,7 @@ from dashboards.pages import (
     needs_fairness,
     needs_household,
     needs_review,
+    needs_summary,
     needs_tasks,
     report,
     reviews,
@@ -55,6 +56,7 @@ PAGES: tuple[Page, ...] = (
     needs_household.PAGE,
     needs_review.PAGE,
     needs_review.SECOND_LOOK_PAGE,
+    needs_summary.PAGE,
     needs_tasks.PAGE,
 )
 ASSETS = Path(__file__).parent / "assets"
