@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import psycopg
 
@@ -89,7 +89,8 @@ class ReviewFilters:
         if look is not None and look not in LOOK_KINDS:
             raise FilterError(f"second_look must be one of {', '.join(LOOK_KINDS)},"
                               f" not {look!r}")
-        return cls(street, community, household_type, band, look)  # type: ignore[arg-type]
+        return cls(street, community, household_type, cast(Band | None, band),
+                   cast(LookKind | None, look))
 
     def query(self) -> dict[str, str]:
         """The set filters as URL query parameters (the inverse of :meth:`from_query`)."""
@@ -188,7 +189,7 @@ WHERE (%(street)s::text IS NULL OR left(h.community_code, 9) = left(%(street)s::
 
 def _ranking(a: str, h: str) -> str:
     """ORDER BY of the list: c exactly (30 decimals), the model, the household id."""
-    return (f"round({a}.score_num::numeric(40, 30) / {a}.score_den, 30) DESC,"
+    return (f"round({a}.score_num::numeric(60, 30) / {a}.score_den, 30) DESC,"
             f" {a}.model_probability DESC NULLS LAST, {h}")
 
 
