@@ -10,7 +10,7 @@ transaction as the read; every decision too (:mod:`cityops.needs_household`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops import needs_household as nh
+from cityops.needs_tasks import describe
 from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page
@@ -190,18 +191,10 @@ def decisions_view(decisions: Sequence[nh.Decision], ctx: AppContext,
                  class_name="nh-decisions")
 
 
-def _task_data(data: Mapping[str, Any]) -> str:
-    def value(v: Any) -> str:
-        if isinstance(v, list):
-            return ", ".join(str(x) for x in v) or "none"
-        return str(v)
-    return "; ".join(f"{k.replace('_', ' ')}: {value(v)}" for k, v in data.items()) or "—"
-
-
 def tasks_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> html.Section:
     """The household's review tasks, open ones first (worked on the tasks page)."""
     rows = [[f"{t.title} (version {t.rule_version})", fmt_time(t.fired_at, ctx.tz, now),
-             _task_data(t.data),
+             describe(t.rule_id, t.data),
              nh.TASK_STATUSES.get(t.status, t.status)
              + (f" by {t.done_by} {fmt_time(t.done_at, ctx.tz, now)}" if t.done_by else ""),
              t.note or "—"] for t in case.tasks]
