@@ -26,33 +26,9 @@ from cityops.needs_indicators import (
     intensity_band,
     load_indicator_set,
 )
+from cityops.needs_labels import ASSISTANCE_PROGRAMMES, DECISIONS, HOUSEHOLD_TYPES, PROGRAMMES
 from cityops.needs_rules import BY_ID as RULES
 
-DECISIONS: dict[str, str] = {
-    "approved": "Approved",
-    "declined": "Declined",
-    "visit_scheduled": "Visit scheduled",
-    "visited_helped": "Visited and helped",
-}
-PROGRAMMES: dict[str, str] = {
-    "dibao": "Minimum living standard (dibao)",
-    "low_income": "Low-income household support",
-    "temporary_assistance": "Temporary assistance",
-    "old_age_allowance": "Old-age allowance",
-    "care_visit": "Care visits",
-}
-# assistance may also be a disability allowance (granted elsewhere, never decided here)
-ASSISTANCE_PROGRAMMES: dict[str, str] = {**PROGRAMMES,
-                                         "disability_allowance": "Disability allowance"}
-HOUSEHOLD_TYPES: dict[str, str] = {
-    "elderly_alone": "elderly person living alone",
-    "elderly_couple": "elderly couple",
-    "single_parent": "single parent with children",
-    "disabled_member": "household with a disabled member",
-    "family": "family",
-    "other": "other",
-}
-TASK_STATUSES: dict[str, str] = {"open": "open", "done": "done", "dismissed": "dismissed"}
 MIN_REASON = 5  # characters: "ok" is not a reason another caseworker can follow
 PROGRAMME_REQUIRED = ("approved",)
 PROGRAMME_ALLOWED = ("approved", "visited_helped")

@@ -28,6 +28,7 @@ from cityops.needs_indicators import (
     intensity_band,
     load_indicator_set,
 )
+from cityops.needs_labels import DECISIONS, HOUSEHOLD_TYPES
 
 Conn = psycopg.Connection[Any]
 LookKind = Literal["any", "index_only", "model_only"]
@@ -36,20 +37,6 @@ LOOK_LABELS: dict[LookKind, str] = {
     "any": "index and model disagree strongly",
     "index_only": "identified by the index, unlikely by the model",
     "model_only": "likely by the model, not identified by the index",
-}
-TYPE_LABELS = {
-    "elderly_alone": "elderly person living alone",
-    "elderly_couple": "elderly couple",
-    "single_parent": "single parent",
-    "disabled_member": "member with a disability",
-    "family": "family",
-    "other": "other",
-}
-DECISION_LABELS = {
-    "approved": "approved",
-    "declined": "declined",
-    "visit_scheduled": "visit scheduled",
-    "visited_helped": "visited and helped",
 }
 _CODE = re.compile(r"^\d{15}$")
 
@@ -81,8 +68,8 @@ class ReviewFilters:
             if code is not None and not _CODE.match(code):
                 raise FilterError(f"{name} must be a 15-digit grid code, not {code!r}")
         household_type, band, look = get("type"), get("band"), get("second_look")
-        if household_type is not None and household_type not in TYPE_LABELS:
-            raise FilterError(f"type must be one of {', '.join(TYPE_LABELS)},"
+        if household_type is not None and household_type not in HOUSEHOLD_TYPES:
+            raise FilterError(f"type must be one of {', '.join(HOUSEHOLD_TYPES)},"
                               f" not {household_type!r}")
         if band is not None and band not in BAND_LABELS:
             raise FilterError(f"band must be one of {', '.join(BAND_LABELS)}, not {band!r}")
@@ -305,7 +292,7 @@ def export_record(rank: int, row: ReviewRow) -> list[str | int | float | None]:
         row.household_type, round(float(row.c * 100), 1), row.c.numerator, row.c.denominator,
         str(row.k), "yes" if row.identified else "no", row.band, row.deprivations_text,
         None if row.model_probability is None else round(row.model_probability, 4),
-        row.second_look, DECISION_LABELS.get(row.decision or "", row.decision),
+        row.second_look, DECISIONS.get(row.decision or "", row.decision),
         row.decision_at.isoformat() if row.decision_at else None,
         row.assessed_at.isoformat(), row.indicator_set_version,
     ]

@@ -24,21 +24,13 @@ import psycopg
 from psycopg import sql
 
 from cityops.needs_indicators import IndicatorSet, load_indicator_set
+from cityops.needs_labels import HOUSEHOLD_TYPES
 
 Breakdown = Literal["street", "community", "household_type"]
 BREAKDOWN_LABELS: dict[Breakdown, str] = {
     "street": "street",
     "community": "community",
     "household_type": "household type",
-}
-HOUSEHOLD_TYPE_LABELS = {
-    "elderly_alone": "elderly living alone",
-    "elderly_couple": "elderly couple",
-    "single_parent": "single parent",
-    "disabled_member": "with a disabled member",
-    "family": "family",
-    "other": "other",
-    "no_profile": "no profile",
 }
 HUNDRED = Fraction(100)
 
@@ -202,7 +194,7 @@ def _figures(key: str, counts: _Counts, iset: IndicatorSet, district_n: int,
 
 
 def _group_label(breakdown: Breakdown, label: str) -> str:
-    return HOUSEHOLD_TYPE_LABELS.get(label, label) if breakdown == "household_type" else label
+    return HOUSEHOLD_TYPES.get(label, label) if breakdown == "household_type" else label
 
 
 def summarise(rows: list[Mapping[str, Any]], breakdown: Breakdown,

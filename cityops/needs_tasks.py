@@ -21,18 +21,12 @@ from typing import Any
 import psycopg
 
 from cityops import users
+from cityops.needs_labels import ASSISTANCE_PROGRAMMES
 from cityops.needs_rules import ALL, BY_ID
 
 Conn = psycopg.Connection[dict[str, Any]]
 STATUSES = ("open", "done", "dismissed")
 CLOSED = ("done", "dismissed")
-PROGRAMMES = {
-    "dibao": "dibao (minimum living standard)",
-    "low_income": "low-income support",
-    "temporary_assistance": "temporary assistance",
-    "old_age_allowance": "the old-age allowance",
-    "disability_allowance": "the disability allowance",
-}
 ALERT_KINDS = {
     "water_silence": "no water use",
     "water_running": "water running for hours",
@@ -246,7 +240,7 @@ def _percent(share: float, above: float | None = None) -> str:
 def _receives(programmes: list[str], none: str = "no assistance") -> str:
     if not programmes:
         return none
-    return "receives " + ", ".join(PROGRAMMES.get(p, p) for p in programmes)
+    return "receives " + ", ".join(ASSISTANCE_PROGRAMMES.get(p, p) for p in programmes)
 
 
 def _old_age(data: Mapping[str, Any], _open: int | None) -> str:

@@ -141,7 +141,7 @@ def test_district_and_groups_match_an_independent_computation(district: str) -> 
                     float(g.contribution_pct)) == pytest.approx(
                 (ref.n, ref.population_share, ref.H, ref.A, ref.M0, ref.contribution_pct))
     assert {g.label for g in summaries["street"].groups} == set(streets.values())
-    assert "elderly living alone" in {g.label for g in summaries["household_type"].groups}
+    assert "elderly person living alone" in {g.label for g in summaries["household_type"].groups}
 
 
 def test_only_the_latest_assessment_on_the_current_version_counts(district: str) -> None:

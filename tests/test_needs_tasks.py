@@ -127,7 +127,7 @@ def test_each_rule_in_plain_words(district: District) -> None:
         tasks = {t.household_id + "/" + t.rule_id: t for t in view_tasks(conn, "civil1").tasks}
     old = tasks[h["old"] + "/old_age_allowance"]
     assert old.fired_by == (f"age 84 (born {NOW.year - 84}), no old-age allowance; receives "
-                            "dibao (minimum living standard)")
+                            "minimum living standard (dibao)")
     assert old.title == "Aged 80 or over without the old-age allowance"
     assert old.rule_version == "1" and "80 or older" in old.explanation
     assert old.data["age"] == 84 and old.head_name and old.address
@@ -152,7 +152,7 @@ def test_plain_words_at_the_edges() -> None:
             "assistance": ["old_age_allowance", "dibao"]}
     assert describe("expenditure_hardship", both) == (
         "medical spending 30.01 % of income (limit 30 %) and education spending 50 % of income "
-        "(limit 30 %); receives the old-age allowance, dibao (minimum living standard)")
+        "(limit 30 %); receives old-age allowance, minimum living standard (dibao)")
     assert describe("low_income_edge", {"income_per_capita": 2129.99, "limit": 2130.0,
                                         "dibao": 1420, "assistance": []}).startswith(
         "income 2,129.99 CNY")

@@ -19,6 +19,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops import needs_household as nh
+from cityops.needs_labels import PROGRAMMES
 from cityops.needs_tasks import describe
 from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
@@ -195,7 +196,7 @@ def tasks_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> html.S
     """The household's review tasks, open ones first (worked on the tasks page)."""
     rows = [[f"{t.title} (version {t.rule_version})", fmt_time(t.fired_at, ctx.tz, now),
              describe(t.rule_id, t.data),
-             nh.TASK_STATUSES.get(t.status, t.status)
+             t.status
              + (f" by {t.done_by} {fmt_time(t.done_at, ctx.tz, now)}" if t.done_by else ""),
              t.note or "—"] for t in case.tasks]
     return html.Section(
@@ -224,7 +225,7 @@ def decision_form() -> html.Section:
                        htmlFor="nh-programme"),
             dcc.Dropdown(id="nh-programme", placeholder="Programme",
                          options=[{"label": label, "value": value}
-                                  for value, label in nh.PROGRAMMES.items()]),
+                                  for value, label in PROGRAMMES.items()]),
             dcc.Textarea(id="nh-reason", className="note-field",
                          placeholder="Reason: why this decision (required)"),
             html.Div(html.Button("Record decision", id="nh-record", className="btn"),

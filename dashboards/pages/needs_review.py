@@ -22,10 +22,9 @@ from dash.development.base_component import Component
 
 from cityops import needs_review, users
 from cityops.needs_indicators import BAND_LABELS, load_indicator_set
+from cityops.needs_labels import DECISIONS, HOUSEHOLD_TYPES
 from cityops.needs_review import (
-    DECISION_LABELS,
     LOOK_LABELS,
-    TYPE_LABELS,
     FilterError,
     FilterOptions,
     LookKind,
@@ -114,7 +113,7 @@ def filter_bar(prefix: str, options: FilterOptions, comms: Sequence[tuple[str, s
         dcc.Dropdown(id=f"{prefix}-community", placeholder="Every community",
                      options=_pairs(comms)),
         dcc.Dropdown(id=f"{prefix}-type", placeholder="Every household type",
-                     options=[{"label": TYPE_LABELS.get(t, t), "value": t}
+                     options=[{"label": HOUSEHOLD_TYPES.get(t, t), "value": t}
                               for t in options.household_types]),
     ]
     if with_band:
@@ -148,7 +147,7 @@ def warning() -> Component:
 def _decision(row: ReviewRow, ctx: AppContext) -> str:
     if row.decision is None:
         return "none"
-    label = DECISION_LABELS.get(row.decision, row.decision)
+    label = DECISIONS.get(row.decision, row.decision)
     when = row.decision_at.astimezone(ctx.tz).strftime("%Y-%m-%d") if row.decision_at else ""
     return f"{label} {when}".strip()
 
@@ -163,7 +162,7 @@ def table_view(rows: Sequence[ReviewRow], ctx: AppContext, first_rank: int = 1) 
             [str(first_rank + i),
              dcc.Link(r.household_id, href=f"/needs/household/{r.household_id}"),
              r.head_name, f"{r.street} / {r.community}",
-             TYPE_LABELS.get(r.household_type or "", r.household_type or "—"),
+             HOUSEHOLD_TYPES.get(r.household_type or "", r.household_type or "—"),
              html.Span([html.B(r.c_percent), f" ({r.c})"]),
              "yes" if r.identified else "no", r.band,
              html.Span(r.deprivations_text, style={"fontSize": "14px"}),
