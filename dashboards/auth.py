@@ -1,8 +1,9 @@
 """Sign-in, sign-out and the access guard (Flask-Login; sessions live in a signed cookie).
 
 The guard runs before every request: /login, the Dash component bundles, /assets/ and the favicon
-are public, and so is the Open311 API (/open311/, dashboards/open311.py); /photos/ checks the
-role itself (dashboards/photo_route.py); an anonymous page request is sent to /login, an
+are public, and so is the Open311 API (/open311/, dashboards/open311.py); /photos/ and
+/needs/export check the role themselves (dashboards/photo_route.py, dashboards/needs_export.py);
+an anonymous page request is sent to /login, an
 anonymous ``/_dash-*`` request gets 401; a page the user's role may not open gets 403.
 Callbacks check the role again themselves (:func:`require_role`), because one endpoint serves
 every callback.
