@@ -11,7 +11,7 @@ transaction; bad input raises :class:`DecisionError` with a sentence a person ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -348,11 +348,13 @@ def check_decision(decision: str | None, reason: str | None,
 
 def record_decision(conn: psycopg.Connection[Any], household_id: str, decision: str | None,
                     reason: str | None, by: str, programme: str | None = None, *,
-                    now: datetime) -> Decision:
+                    now: datetime, tz: tzinfo = UTC) -> Decision:
     """Store ``by``'s decision on the household with its reason (and programme: required to
     approve, optional for "visited and helped", refused otherwise), audited in the same
-    transaction; the stored decision. Raises :class:`DecisionError` and writes nothing when the
-    input cannot be recorded or the household is unknown."""
+    transaction; the stored decision. An approval for an assistance programme also records
+    that the household receives it from today (in ``tz``), unless it already does. Raises
+    :class:`DecisionError` and writes nothing when the input cannot be recorded or the
+    household is unknown."""
     decision, text, chosen = check_decision(decision, reason, programme)
     with conn.transaction():
         if conn.execute("SELECT 1 FROM households WHERE id = %s", (household_id,)).fetchone() \
@@ -364,6 +366,10 @@ def record_decision(conn: psycopg.Connection[Any], household_id: str, decision: 
             (household_id, now, by, decision, text, chosen),
         ).fetchone()
         assert row is not None
+        if decision == "approved" and chosen in ASSISTANCE_PROGRAMMES:
+            conn.execute("INSERT INTO assistance (household_id, programme, since)"
+                         " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                         (household_id, chosen, now.astimezone(tz).date()))
         users.audit(conn, by, "needs_decision", f"household {household_id}",
                     {"decision": decision, "programme": chosen, "reason": text,
                      "decision_id": row["id"]})

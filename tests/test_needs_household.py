@@ -186,6 +186,41 @@ def test_each_decision_kind_is_recorded_with_its_reason_and_audited(web: Web) ->
     assert text.index("Income below dibao, no assets") < text.index("Visit booked for Tuesday")
 
 
+def test_an_approval_starts_the_assistance_and_the_rules_stop_asking(web: Web) -> None:
+    from cityops.needs_rules import LOW_INCOME_EDGE, run_rules
+
+    with db.connect(web.url) as conn:
+        edge = conn.execute(
+            "SELECT p.household_id FROM household_profiles p WHERE p.income_per_capita_month"
+            " < 2130 AND NOT EXISTS (SELECT 1 FROM assistance a"
+            " WHERE a.household_id = p.household_id) ORDER BY 1 LIMIT 1").fetchone()
+        assert edge is not None, "the synthetic district should have a low-income edge household"
+        hid = edge["household_id"]
+        run_rules(conn, datetime.now(UTC), [LOW_INCOME_EDGE])
+        conn.execute("UPDATE review_tasks SET status = 'done', done_by = 'civil1',"
+                     " done_at = now(), note = 'applied' WHERE household_id = %s", (hid,))
+    civil = web.client("civil1")
+    out = dumped(decide(civil, hid, "visit_scheduled", "Visit to check the income", None).json)
+    assert "Recorded: " in out
+    with db.connect(web.url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM assistance WHERE household_id = %s",
+                            (hid,)).fetchone()["n"] == 0  # a visit grants nothing
+    decide(civil, hid, "approved", "Income checked: under 1.5 times dibao", "low_income")
+    decide(civil, hid, "approved", "Approved again after the review", "low_income")
+    with db.connect(web.url) as conn:
+        received = conn.execute("SELECT programme, since FROM assistance WHERE household_id"
+                                " = %s", (hid,)).fetchall()
+        conn.execute("UPDATE household_profiles SET income_per_capita_month ="
+                     " income_per_capita_month - 1 WHERE household_id = %s", (hid,))
+        summary = run_rules(conn, datetime.now(UTC), [LOW_INCOME_EDGE])
+        reopened = conn.execute("SELECT count(*) AS n FROM review_tasks WHERE household_id = %s"
+                                " AND status = 'open'", (hid,)).fetchone()["n"]
+    assert [r["programme"] for r in received] == ["low_income"]  # once, however often approved
+    assert received[0]["since"] == datetime.now(SETTINGS.tz).date()
+    assert reopened == 0, summary  # new facts, but the household is served now
+    assert "Assistance now" in page(civil, hid) and "since" in page(civil, hid)
+
+
 @pytest.mark.parametrize(("decision", "reason", "programme", "message"), [
     ("declined", None, None, "Write the reason"),
     ("declined", "   ", None, "Write the reason"),

@@ -324,7 +324,7 @@ def register(app: Dash, ctx: AppContext) -> None:
         try:
             with ctx.pool.connection() as conn:
                 stored = nh.record_decision(conn, household_id, decision, reason, user.username,
-                                            programme, now=ctx.now())
+                                            programme, now=ctx.now(), tz=ctx.tz)
         except nh.DecisionError as exc:
             return html.P(f"Not recorded: {exc}", className="error"), no_update, no_update
         now = ctx.now()
