@@ -8,7 +8,8 @@ import psycopg
 
 
 def activity_summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Counts of readings, dead letters, alerts, tickets, dispatches and injected incidents."""
+    """Counts of readings, dead letters, alerts, tickets, dispatches, injected incidents, needs
+    assessments and open review tasks."""
     one = conn.execute(
         """
         SELECT (SELECT count(*) FROM readings) AS readings,
@@ -19,7 +20,10 @@ def activity_summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
                (SELECT count(*) FROM devices WHERE last_seen IS NOT NULL) AS devices_heard,
                (SELECT count(*) FROM dispatches WHERE sent_at IS NOT NULL) AS dispatches_sent,
                (SELECT count(*) FROM dispatches WHERE sent_at IS NULL) AS dispatches_pending,
-               (SELECT count(*) FROM sim_incidents) AS incidents_injected
+               (SELECT count(*) FROM sim_incidents) AS incidents_injected,
+               (SELECT count(*) FROM household_profiles) AS needs_profiles,
+               (SELECT count(DISTINCT household_id) FROM needs_assessments) AS needs_assessed,
+               (SELECT count(*) FROM review_tasks WHERE status = 'open') AS review_tasks_open
         """
     ).fetchone()
     assert one is not None
@@ -62,4 +66,6 @@ def format_summary(summary: dict[str, Any]) -> str:
         f" {summary['tickets_assigned']} assigned to a grid worker",
         f"dispatches sent:    {summary['dispatches_sent']}"
         f" ({summary['dispatches_pending']} pending)",
+        f"needs assessed:     {summary['needs_assessed']} of {summary['needs_profiles']}"
+        f" household profiles; {summary['review_tasks_open']} open review tasks",
     ])

@@ -85,9 +85,10 @@ class Scheduler:
         self._scheduler.add_job(self._once("flood-inspections", 86400, self._flood_inspections),
                                 "interval", seconds=86400, id="flood-inspections",
                                 next_run_time=datetime.now(UTC))
-        # needs: "policy finds people" rules open review tasks, daily (cityops.needs_rules)
+        # needs: "policy finds people" rules open review tasks, daily and at start
+        # (cityops.needs_rules)
         self._scheduler.add_job(self._once("needs-rules", 86400, self._needs_rules), "interval",
-                                seconds=86400, id="needs-rules")
+                                seconds=86400, id="needs-rules", next_run_time=datetime.now(UTC))
         if score_needs is not None:  # needs: every household's index and model score, daily
             self._scheduler.add_job(self._once("needs-score", 86400, score_needs), "interval",
                                     seconds=86400, id="needs-score",

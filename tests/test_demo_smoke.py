@@ -46,6 +46,9 @@ def test_demo_runs_headless_on_private_servers_and_keeps_its_data() -> None:
         assert figure(first.stdout, "incidents injected") >= 2
         assert figure(first.stdout, "alerts") >= 1
         assert figure(first.stdout, "dispatches sent") >= 1
+        # the scheduler scored every household at start (job needs-score)
+        assert re.search(r"needs assessed:\s+(\d+) of \1 household profiles", first.stdout)
+        assert figure(first.stdout, "needs assessed") == 6000
         assert re.search(r"tickets:\s+(\d+) .*, \1 assigned to a grid worker", first.stdout)
         assert (data_dir / "credentials.json").stat().st_mode & 0o077 == 0
 
