@@ -226,8 +226,8 @@ class FairnessData:
 
 FAIRNESS_SQL = """
 WITH assessment AS (
-    SELECT DISTINCT ON (household_id) household_id, at, identified, model_probability
-    FROM needs_assessments ORDER BY household_id, at DESC, id DESC
+    SELECT l.household_id, a.at, a.identified, a.model_probability
+    FROM needs_latest l JOIN needs_assessments a ON a.id = l.assessment_id
 ), decision AS (
     SELECT DISTINCT ON (household_id) household_id, decision
     FROM needs_decisions ORDER BY household_id, at DESC, id DESC

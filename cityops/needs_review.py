@@ -1,12 +1,13 @@
 """The civil-affairs review list of needs assessments (``/needs``, ``/needs/second-look`` and its
 export; docs/needs.md, "The review list and the second-look queue").
 
-Each household's LATEST assessment (``cityops needs score``) is what the list ranks: by the
-index score c descending, exactly (c as a 30-decimal numeric of score_num / score_den: equal
-fractions give equal keys, different ones with denominators below 10^15 different keys), then the
-model's probability descending, then the household id. Filters: street, community, household type,
-intensity band (decided in integers: ``identified`` and ``2 * score_num >= score_den`` for high)
-and the second-look flag. Personal details: civil-affairs staff only, and every read through these
+Each household's LATEST assessment (``cityops needs score``; the newest ``at``, then the highest
+id, kept in ``needs_latest`` by triggers) is what the list ranks: by the index score c descending,
+exactly (c as a 30-decimal numeric of score_num / score_den: equal fractions give equal keys,
+different ones with denominators below 10^15 different keys), then the model's probability
+descending, then the household id. Filters: street, community, household type, intensity band
+(decided in integers: ``identified`` and ``2 * score_num >= score_den`` for high) and the
+second-look flag. Personal details: civil-affairs staff only, and every read through these
 functions must be audited by the caller in the same transaction.
 """
 
@@ -150,14 +151,11 @@ class FilterOptions:
     household_types: list[str]
 
 
+# each household's latest assessment: needs_latest, kept by triggers (migration 0010)
 _LATEST = """
 FROM households h
-JOIN LATERAL (
-    SELECT x.at, x.indicator_set_version, x.score_num, x.score_den, x.identified,
-           x.model_probability, x.details
-    FROM needs_assessments x WHERE x.household_id = h.id
-    ORDER BY x.at DESC, x.id DESC LIMIT 1
-) a ON true
+JOIN needs_latest l ON l.household_id = h.id
+JOIN needs_assessments a ON a.id = l.assessment_id
 LEFT JOIN household_profiles p ON p.household_id = h.id
 """
 _WHERE = """
@@ -180,27 +178,33 @@ def _ranking(a: str, h: str) -> str:
             f" {a}.model_probability DESC NULLS LAST, {h}")
 
 
-# rank and cut first (a top-N sort), then fetch the names and latest decision of the rows kept
+# rank and cut first on the ranking columns alone (a narrow top-N sort), then fetch the
+# assessment, names, profile and latest decision of the rows kept
 _ROWS = """
-SELECT r.household_id, r.head_name, r.community_code, c.name AS community, s.name AS street,
-       r.household_type, r.at AS assessed_at, r.indicator_set_version, r.score_num,
-       r.score_den, r.identified, r.model_probability, r.details,
+SELECT r.household_id, h.head_name, h.community_code, c.name AS community, s.name AS street,
+       p.household_type, a.at AS assessed_at, a.indicator_set_version, r.score_num,
+       r.score_den, a.identified, r.model_probability, a.details,
        d.decision, d.at AS decision_at
 FROM (
-    SELECT h.id AS household_id, h.head_name, h.community_code, p.household_type, a.at,
-           a.indicator_set_version, a.score_num, a.score_den, a.identified,
-           a.model_probability, a.details
+    SELECT h.id AS household_id, l.assessment_id, a.score_num, a.score_den,
+           a.model_probability
 """ + _LATEST + _WHERE + f"""
     ORDER BY {_ranking("a", "h.id")} LIMIT %(limit)s OFFSET %(offset)s
 ) r
-LEFT JOIN grids c ON c.code = r.community_code
-LEFT JOIN grids s ON s.code = (left(r.community_code, 9) || '000000')::char(15)
+JOIN households h ON h.id = r.household_id
+JOIN needs_assessments a ON a.id = r.assessment_id
+LEFT JOIN household_profiles p ON p.household_id = r.household_id
+LEFT JOIN grids c ON c.code = h.community_code
+LEFT JOIN grids s ON s.code = (left(h.community_code, 9) || '000000')::char(15)
 LEFT JOIN LATERAL (
     SELECT y.decision, y.at FROM needs_decisions y WHERE y.household_id = r.household_id
     ORDER BY y.at DESC, y.id DESC LIMIT 1
 ) d ON true
 ORDER BY {_ranking("r", "r.household_id")}
 """
+# Both are run unprepared (prepare=False): planned for the filters actually set, where a prepared
+# statement's generic plan keeps every "IS NULL OR" branch and reads the second look several
+# times slower.
 _COUNT = ("SELECT count(*) AS total, count(*) FILTER (WHERE a.identified) AS identified"
           + _LATEST + _WHERE)
 
@@ -230,7 +234,7 @@ def _row(r: Mapping[str, Any], labels: Mapping[str, str]) -> ReviewRow:
 def _select(conn: Conn, filters: ReviewFilters, limit: int | None, offset: int,
             indicators: IndicatorSet | None) -> list[ReviewRow]:
     labels = (indicators or load_indicator_set()).labels
-    rows = conn.execute(_ROWS, _params(filters, limit, offset)).fetchall()
+    rows = conn.execute(_ROWS, _params(filters, limit, offset), prepare=False).fetchall()
     return [_row(r, labels) for r in rows]
 
 
@@ -265,7 +269,7 @@ def review_list(conn: Conn, filters: ReviewFilters, *, limit: int = 50, offset: 
     households matching ``filters`` (how many, how many identified)."""
     if limit < 1 or offset < 0:
         raise ValueError("limit must be positive and offset not negative")
-    counts = conn.execute(_COUNT, _params(filters, None, 0)).fetchone()
+    counts = conn.execute(_COUNT, _params(filters, None, 0), prepare=False).fetchone()
     rows = _select(conn, filters, limit, offset, indicators)
     return ReviewPage(rows, int(counts["total"]), int(counts["identified"]), offset, limit)
 

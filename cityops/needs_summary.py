@@ -55,20 +55,18 @@ _GROUPS: dict[Breakdown, tuple[str, str, str]] = {
     ),
 }
 
-# Each household's latest assessment (read in the order of the index on household and time; a
-# run of `cityops needs score` stores one row per household, so no two share a household and at),
-# then in one statement: per group and score denominator the households, the identified and the
-# sum of the identified's score numerators; per group and indicator the deprived households (all,
-# and the identified); and the households whose latest assessment is on another version. The
-# groups are named after the aggregation (a join over groups, not households).
+# Each household's latest assessment (``needs_latest``, kept by triggers: the newest at, then the
+# highest id), then in one statement: per group and score denominator the households, the
+# identified and the sum of the identified's score numerators; per group and indicator the
+# deprived households (all, and the identified); and the households whose latest assessment is on
+# another version. The groups are named after the aggregation (a join over groups, not households).
 _SQL = """
 WITH latest AS MATERIALIZED (
     SELECT a.indicator_set_version = %(version)s AS current, a.at, a.score_num, a.score_den,
            a.identified, a.details -> 'deprived' AS deprived, {key} AS key
-    FROM (SELECT DISTINCT ON (household_id) household_id, indicator_set_version, at,
-                 score_num, score_den, identified, details
-          FROM needs_assessments ORDER BY household_id, at DESC) a
-    JOIN households h ON h.id = a.household_id
+    FROM needs_latest l
+    JOIN needs_assessments a ON a.id = l.assessment_id
+    JOIN households h ON h.id = l.household_id
     LEFT JOIN household_profiles p ON p.household_id = h.id
 ), agg AS (
     SELECT 'group' AS part, key, score_den, NULL AS indicator, count(*) AS n,
