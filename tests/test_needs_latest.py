@@ -68,7 +68,8 @@ def test_scoring_runs_and_hand_inserts_keep_the_latest(conn: Conn) -> None:
     score_households(conn)
     first = assert_current(conn)
     assert len(first) == households
-    score_households(conn)
+    conn.execute("UPDATE household_profiles SET indicators[1] = NOT indicators[1]")
+    score_households(conn)  # every household's c changed: each gets a new assessment
     second = assert_current(conn)
     assert second.keys() == first.keys()
     assert all(second[h][0] > first[h][0] for h in first), "the second run is the latest"
@@ -89,6 +90,8 @@ def test_scoring_runs_and_hand_inserts_keep_the_latest(conn: Conn) -> None:
 
 def test_delete_and_update_repoint_the_latest(conn: Conn) -> None:
     score_households(conn)
+    # a run stores only changed results: flip an indicator so the second stores every household
+    conn.execute("UPDATE household_profiles SET indicators[1] = NOT indicators[1]")
     score_households(conn)
     before = assert_current(conn)
     hid, other, third = sorted(before)[:3]

@@ -72,6 +72,34 @@ def test_the_model_scores_and_flags_strong_disagreements(district: str) -> None:
     assert again.exit_code != 0 and "must be below" in again.output
 
 
+def test_a_run_stores_only_the_households_whose_result_changed(district: str) -> None:
+    first = CliRunner().invoke(cli, ["needs", "score"])
+    assert first.exit_code == 0, first.output
+    with db.connect(district) as conn:
+        households = conn.execute("SELECT count(*) AS n FROM household_profiles").fetchone()["n"]
+        # an undecided household (the model's training data stays the same) gains a deprivation
+        changed = conn.execute(
+            "SELECT p.household_id FROM household_profiles p WHERE NOT p.indicators[1]"
+            " AND NOT EXISTS (SELECT 1 FROM needs_decisions d"
+            " WHERE d.household_id = p.household_id) ORDER BY 1 LIMIT 1").fetchone()
+        conn.execute("UPDATE household_profiles SET indicators[1] = true"
+                     " WHERE household_id = %s", (changed["household_id"],))
+    assert f"new assessments stored: {households:,} (0 unchanged" in first.output
+    second = CliRunner().invoke(cli, ["needs", "score"])
+    assert second.exit_code == 0, second.output
+    assert f"new assessments stored: 1 ({households - 1:,} unchanged" in second.output
+    with db.connect(district) as conn:
+        history = conn.execute(
+            "SELECT household_id, count(*) AS n FROM needs_assessments GROUP BY household_id"
+            " HAVING count(*) > 1").fetchall()
+        latest = conn.execute(
+            "SELECT a.score_num, a.score_den, a.details FROM needs_latest l"
+            " JOIN needs_assessments a ON a.id = l.assessment_id"
+            " WHERE l.household_id = %s", (changed["household_id"],)).fetchone()
+    assert [(h["household_id"], h["n"]) for h in history] == [(changed["household_id"], 2)]
+    assert latest["details"]["deprived"][0] == load_indicator_set().ids[0]
+
+
 def test_the_scheduler_scores_daily_once(district: str) -> None:
     from datetime import timedelta
 

@@ -25,14 +25,23 @@ COPY_ASSESSMENTS = (
     "COPY needs_assessments (household_id, at, indicator_set_version, score_num, score_den,"
     " identified, model_probability, details) FROM STDIN"
 )
-# Each household's latest decision: the model learns from these (never from the undecided).
+# Each household's latest decision (the model learns from these, never from the undecided) and
+# its latest assessment (an unchanged result is not stored again).
 PROFILES_SQL = """
 SELECT p.household_id, p.indicators, p.indicator_set_version,
        (SELECT d.decision FROM needs_decisions d WHERE d.household_id = p.household_id
-        ORDER BY d.at DESC, d.id DESC LIMIT 1) AS decision
-FROM household_profiles p ORDER BY p.household_id
+        ORDER BY d.at DESC, d.id DESC LIMIT 1) AS decision,
+       a.indicator_set_version AS last_version, a.score_num AS last_num,
+       a.score_den AS last_den, a.model_probability AS last_probability,
+       a.details AS last_details
+FROM household_profiles p
+LEFT JOIN needs_latest l USING (household_id)
+LEFT JOIN needs_assessments a ON a.id = l.assessment_id
+ORDER BY p.household_id
 """
 MIN_DECISIONS = 50  # fewer past decisions (or one kind only): no model, the index alone
+# a model probability that moved less than this since the last assessment is "unchanged"
+PROBABILITY_STEP = 0.01
 
 
 def _say(message: str) -> None:
@@ -54,6 +63,7 @@ class ScoreRun:
     index_only: int               # second look: identified, model probability under ``low``
     model_only: int               # second look: not identified, model probability over ``high``
     other_version: int            # households on another indicator-set version, not scored
+    stored: int                   # new assessments stored: the households whose result changed
 
 
 class NothingToScore(Exception):
@@ -63,7 +73,9 @@ class NothingToScore(Exception):
 def score_households(conn: psycopg.Connection[Any], *, high: float = 0.7, low: float = 0.2,
                      seed: int = 0, say: Callable[[str], object] = lambda _m: None) -> ScoreRun:
     """Score every household on the current indicator set with the index and the model and
-    store one assessment each; ``say`` gets progress lines. Raises NothingToScore."""
+    store a new assessment for each whose result changed since its latest one (or that has
+    none), so the history holds changes, not a copy per run; ``say`` gets progress lines.
+    Raises NothingToScore."""
     from cityops.needs_indicators import load_indicator_set
     from models.needs_af import alkire_foster
     from models.needs_model import labels_from_decisions, second_look, train
@@ -80,9 +92,8 @@ def score_households(conn: psycopg.Connection[Any], *, high: float = 0.7, low: f
         raise NothingToScore(f"no household profile on indicator-set version"
                              f" {indicator_set.version}: load the district or import households"
                              " first")
-    ids = [r["household_id"] for r in current]
     matrix = np.array([r["indicators"] for r in current], dtype=np.int8)
-    say(f"scoring {len(ids):,} households on {len(indicator_set.ids)} indicators ...")
+    say(f"scoring {len(current):,} households on {len(indicator_set.ids)} indicators ...")
     result = alkire_foster(matrix, indicator_set.weights, indicator_set.k, ids=indicator_set.ids)
     decided, label = labels_from_decisions([r["decision"] for r in current])
     n_decided = int(decided.sum())
@@ -98,27 +109,45 @@ def score_households(conn: psycopg.Connection[Any], *, high: float = 0.7, low: f
              if probability is not None else None)
     now = datetime.now(UTC)
     names = np.array(indicator_set.ids)
+    stored = 0
     with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_ASSESSMENTS) as copy:
-        for i, household in enumerate(ids):
+        for i, row in enumerate(current):
             details = {
                 "deprived": names[result.deprivation[i] == 1].tolist(),
                 "k": str(indicator_set.k),
                 "second_look": flags.reason(i) if flags is not None else None,
             }
-            copy.write_row((
-                household, now, indicator_set.version, int(result.c_scaled[i]),
-                result.denominator, bool(result.identified[i]),
-                float(probability[i]) if probability is not None else None,
-                json.dumps(details),
-            ))
+            new = (indicator_set.version, int(result.c_scaled[i]), result.denominator,
+                   float(probability[i]) if probability is not None else None, details)
+            if _unchanged(row, *new):
+                continue
+            copy.write_row((row["household_id"], now, new[0], new[1], new[2],
+                            bool(result.identified[i]), new[3], json.dumps(details)))
+            stored += 1
     return ScoreRun(
-        households=len(ids), version=indicator_set.version, k=indicator_set.k,
+        households=len(current), version=indicator_set.version, k=indicator_set.k,
         identified=int(result.identified.sum()), H=result.H, A=result.A, M0=result.M0,
         decisions=n_decided if probability is not None else None,
         index_only=int(flags.index_only.sum()) if flags is not None else 0,
         model_only=int(flags.model_only.sum()) if flags is not None else 0,
-        other_version=other,
+        other_version=other, stored=stored,
     )
+
+
+def _unchanged(last: dict[str, Any], version: str, num: int, den: int,
+               probability: float | None, details: dict[str, Any]) -> bool:
+    """True when a household's new result equals its latest stored assessment (the model's
+    probability within PROBABILITY_STEP); identification follows from c, so c decides it."""
+    if last["last_version"] != version or last["last_num"] is None:
+        return False
+    if Fraction(last["last_num"], last["last_den"]) != Fraction(num, den):
+        return False
+    if last["last_details"] != details:
+        return False
+    before = last["last_probability"]
+    if before is None or probability is None:
+        return before is None and probability is None
+    return abs(before - probability) < PROBABILITY_STEP
 
 
 @click.command("score")
@@ -131,7 +160,8 @@ def score_households(conn: psycopg.Connection[Any], *, high: float = 0.7, low: f
 def score_command(ctx: click.Context, high: float, low: float, seed: int) -> None:
     """Score every household: its deprivation score c and identification (Alkire-Foster, the
     primary score), the model's probability (learned from past decisions), and a second-look
-    flag where they disagree strongly; one assessment per household is stored."""
+    flag where they disagree strongly; a new assessment is stored for each household whose
+    result changed since its latest one."""
     from cityops.cli.main import _database_url, _settings, fail
 
     if low >= high:
@@ -143,7 +173,8 @@ def score_command(ctx: click.Context, high: float, low: float, seed: int) -> Non
         except NothingToScore as exc:
             fail(str(exc))
     click.echo(f"households scored: {run.households:,} (indicator set {run.version},"
-               f" k = {run.k})")
+               f" k = {run.k}); new assessments stored: {run.stored:,}"
+               f" ({run.households - run.stored:,} unchanged since their latest)")
     click.echo(f"identified: {run.identified:,}; H = {run.H:.4f}, A = {run.A:.4f},"
                f" M0 = {run.M0:.4f}")
     if run.decisions is not None:

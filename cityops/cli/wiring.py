@@ -64,7 +64,8 @@ def score_needs_daily(pool: Pool) -> None:
         except NothingToScore as exc:
             log.info("needs scoring skipped", extra={"reason": str(exc)})
             return
-    log.info("needs scored", extra={"households": run.households, "identified": run.identified,
+    log.info("needs scored", extra={"households": run.households, "stored": run.stored,
+                                    "identified": run.identified,
                                     "model_decisions": run.decisions,
                                     "second_look": run.index_only + run.model_only})
 
