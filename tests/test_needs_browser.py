@@ -4,7 +4,8 @@ A civil-affairs user opens the ranked review list, filters it to the medium-inte
 household from it, records a decision with a reason (refused first without one), then looks at
 the second-look queue, the review tasks (closing one), the district summary, the fairness page
 and imports a CSV file. Screenshots in ``tests/artifacts/``: ``needs-list.png``,
-``needs-household.png``, ``needs-second-look.png``, ``needs-tasks.png``, ``needs-summary.png``,
+``needs-household-top.png``, ``needs-household.png`` (after the decision),
+``needs-second-look.png``, ``needs-tasks.png``, ``needs-summary.png``,
 ``needs-fairness.png``, ``needs-import.png``. As in test_browser.py, nothing may be fetched from
 outside and the browser may report no error.
 """
@@ -125,6 +126,7 @@ def test_civil_affairs_review_a_household_and_the_district(live: Live, artifacts
         _wait(driver, "the household page", lambda d: d.find_elements(By.ID, "nh-indicators"))
         assert household in _text(driver, "#nh-summary")
         assert "income" in _text(driver, "#nh-indicators").lower()
+        _shot(driver, artifacts_dir, "needs-household-top.png")
         driver.find_element(By.CSS_SELECTOR, "#nh-decision input[value='visit_scheduled']").click()
         driver.find_element(By.ID, "nh-record").click()
         _wait(driver, "the refusal without a reason", lambda d: "reason" in _text(d, "#nh-msg"))

@@ -116,7 +116,9 @@ def latest_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> html.
         [
             html.H2("Latest assessment"),
             html.P([html.B(f"c = {a.c} ({a.percent})", className="tile-value"), " ",
-                    badge(f"intensity {a.band_label}", f"sev-{_band_kind(a.band)}")],
+                    # the badge's capitals would turn k and c into K and C: the range on hover
+                    html.Span(badge(f"intensity {a.band}", f"sev-{_band_kind(a.band)}"),
+                              title=a.band_label)],
                    id="nh-score"),
             html.P(verdict, id="nh-identified"),
             html.P(listed, id="nh-deprived"),
