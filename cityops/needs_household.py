@@ -27,7 +27,7 @@ from cityops.needs_indicators import (
     load_indicator_set,
 )
 from cityops.needs_labels import ASSISTANCE_PROGRAMMES, DECISIONS, HOUSEHOLD_TYPES, PROGRAMMES
-from cityops.needs_rules import BY_ID as RULES
+from cityops.needs_tasks import ReviewTask, household_tasks
 
 MIN_REASON = 5  # characters: "ok" is not a reason another caseworker can follow
 PROGRAMME_REQUIRED = ("approved",)
@@ -155,27 +155,6 @@ class Assistance:
 
 
 @dataclass(frozen=True)
-class ReviewTask:
-    """A review task a rule opened for the household (read-only here)."""
-
-    id: int
-    rule_id: str
-    rule_version: str
-    fired_at: datetime
-    data: dict[str, Any]
-    status: str
-    note: str | None
-    done_by: str | None
-    done_at: datetime | None
-
-    @property
-    def title(self) -> str:
-        """The rule's title in plain words (its id when the rule is no longer known)."""
-        rule = RULES.get(self.rule_id)
-        return rule.title if rule else self.rule_id
-
-
-@dataclass(frozen=True)
 class HouseholdCase:
     """Everything the household page shows, newest first in each history."""
 
@@ -224,11 +203,6 @@ SELECT id, at, by, decision, programme, reason
 FROM needs_decisions WHERE household_id = %s ORDER BY at DESC, id DESC
 """
 _ASSISTANCE = "SELECT programme, since FROM assistance WHERE household_id = %s ORDER BY since"
-_TASKS = """
-SELECT id, rule_id, rule_version, fired_at, data, status, note, done_by, done_at
-FROM review_tasks WHERE household_id = %s
-ORDER BY status <> 'open', fired_at DESC, id DESC
-"""
 
 
 def _dimensions(flags: list[bool], indicator_set: IndicatorSet) -> tuple[DimensionState, ...]:
@@ -301,7 +275,7 @@ def household_case(conn: psycopg.Connection[Any], household_id: str,
                           for r in conn.execute(_ASSESSMENTS, (household_id,))),
         decisions=tuple(Decision(**r) for r in conn.execute(_DECISIONS, (household_id,))),
         assistance=tuple(Assistance(**r) for r in conn.execute(_ASSISTANCE, (household_id,))),
-        tasks=tuple(ReviewTask(**r) for r in conn.execute(_TASKS, (household_id,))),
+        tasks=household_tasks(conn, household_id),
     )
 
 

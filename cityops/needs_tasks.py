@@ -159,6 +159,14 @@ def view_tasks(conn: Conn, by: str, *, rule_id: str | None = None, status: str =
     return TaskView(tasks, total, counts)
 
 
+def household_tasks(conn: Conn, household_id: str) -> tuple[ReviewTask, ...]:
+    """Every task of one household, open ones first, newest first (the caller audits)."""
+    rows = conn.execute(_SELECT + " WHERE t.household_id = %s"
+                        " ORDER BY t.status <> 'open', t.fired_at DESC, t.id DESC",
+                        (household_id,)).fetchall()
+    return tuple(_task(r) for r in rows)
+
+
 def get_task(conn: Conn, task_id: int) -> ReviewTask | None:
     """One task by id, or None (personal details: the caller audits)."""
     row = conn.execute(_SELECT + " WHERE t.id = %s", (task_id,)).fetchone()

@@ -20,7 +20,6 @@ from dash.exceptions import PreventUpdate
 
 from cityops import needs_household as nh
 from cityops.needs_labels import PROGRAMMES
-from cityops.needs_tasks import describe
 from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page
@@ -197,7 +196,7 @@ def decisions_view(decisions: Sequence[nh.Decision], ctx: AppContext,
 def tasks_view(case: nh.HouseholdCase, ctx: AppContext, now: datetime) -> html.Section:
     """The household's review tasks, open ones first (worked on the tasks page)."""
     rows = [[f"{t.title} (version {t.rule_version})", fmt_time(t.fired_at, ctx.tz, now),
-             describe(t.rule_id, t.data),
+             t.fired_by,
              t.status
              + (f" by {t.done_by} {fmt_time(t.done_at, ctx.tz, now)}" if t.done_by else ""),
              t.note or "—"] for t in case.tasks]
