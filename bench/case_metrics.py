@@ -1,4 +1,4 @@
-"""Case metrics: how long ``cityops.case_metrics.case_metrics`` takes on 100,000 cases.
+"""Case metrics: how long ``cityops.cases.metrics.case_metrics`` takes on 100,000 cases.
 
 What it measures. A freshly migrated scratch database (created under ``--database-url`` and
 dropped afterwards) gets the demo district (300 communities, 63 grids, 13 streets) and
@@ -36,10 +36,10 @@ from typing import Any
 import psycopg
 
 from bench import DEFAULT_ADMIN_URL, progress, scratch_database, server_version
-from cityops import db
-from cityops.case_metrics import GROUP_BYS, case_metrics
-from cityops.categories import load_categories
-from cityops.district import DistrictSize, generate_district, load_district
+from cityops.cases.categories import load_categories
+from cityops.cases.metrics import GROUP_BYS, case_metrics
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 END = datetime(2026, 11, 1, tzinfo=UTC)  # the cases are reported in the year before this
 PERIODS = {"365 days": 365, "30 days": 30, "7 days": 7}

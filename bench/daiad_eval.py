@@ -44,9 +44,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cityops.cli.water_rules import water_config
-from cityops.detection import LOOKBACK
-from cityops.settings import Settings
+from cityops.app.water_rules import water_config
+from cityops.platform.settings import Settings
+from cityops.sensing.detection import LOOKBACK
 from models import water_use
 from models.decisions import Decision
 from models.water_baselines import (

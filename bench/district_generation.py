@@ -4,10 +4,12 @@ What it measures. For each size asked for (default: the demo's ``DistrictSize()`
 ``DistrictSize.full()``: 450,000 households, documented as about 1.1 million residents, 1.26
 million with seed 1), with the same ``--seed``:
 
-* **generate**: wall-clock seconds of ``cityops.district.generate_district(seed, size)`` (grid
+* **generate**: wall-clock seconds of ``cityops.simulation.district.generate_district(seed, size)``
+(grid
   cells as nested Voronoi polygons, then households, devices, cameras, grid workers and shifts, all
   in memory);
-* **load**: wall-clock seconds of ``cityops.district.load_district`` writing that district with
+* **load**: wall-clock seconds of ``cityops.simulation.district.load_district`` writing that
+district with
   COPY, in one transaction up to and including its COMMIT, into a freshly migrated scratch
   database (created under ``--database-url`` and dropped afterwards; the migration is not timed).
 
@@ -36,8 +38,8 @@ from dataclasses import dataclass
 import psycopg
 
 from bench import DEFAULT_ADMIN_URL, progress, scratch_database, server_version
-from cityops import db
-from cityops.district import DistrictSize, generate_district, load_district
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 SIZES: dict[str, DistrictSize] = {"demo": DistrictSize(), "full": DistrictSize.full()}
 

@@ -13,9 +13,9 @@ single reflections at 15-250 mm) and 2 % of readings are lost.
 Both detectors see the same readings and the same alert level, 3 in = 76.2 mm:
 
 - CityOps: ``models.street.flood_depth`` (the code the pipeline runs) evaluated at every reading on
-  the pipeline's window (``cityops.detection.LOOKBACK``), with the alert lifecycle of
-  ``cityops.alerts``: a raise opens an alert when none is open for the gauge, else repeats it; a
-  clear resolves it. ``models.street.gauge_fault`` runs too (device-fault alerts are counted);
+  the pipeline's window (``cityops.sensing.detection.LOOKBACK``), with the alert lifecycle of
+  ``cityops.sensing.alerts``: a raise opens an alert when none is open for the gauge, else repeats
+  it; a clear resolves it. ``models.street.gauge_fault`` runs too (device-fault alerts are counted);
 - FloodNet: readings under 10 mm are 0, a reading further from the last kept one than 10 in/min
   over the time since the previous reading (at least a minute) is dropped, and an alert fires
   when the mean of the last 5 minutes goes over 76.2 mm (rising edge).
@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cityops.cli.street_rules import flood_params
-from cityops.detection import LOOKBACK
-from cityops.settings import StreetSettings
+from cityops.app.street_rules import flood_params
+from cityops.platform.settings import StreetSettings
+from cityops.sensing.detection import LOOKBACK
 from models.street import FloodParams, flood_depth, gauge_fault, street_levels_from
 
 ALERT_MM = 76.2

@@ -1,6 +1,6 @@
 """Ingest throughput: CityOps ingest against a bare paho subscriber on the same message stream.
 
-What it measures. On a private Mosquitto (``cityops.embedded.start_broker`` under /tmp), a
+What it measures. On a private Mosquitto (``cityops.platform.embedded.start_broker`` under /tmp), a
 publisher in a separate process sends ``--messages`` telemetry messages (default 20,000) of
 ``--readings`` readings each (default 10, the simulator's encoding) at QoS 1, round-robin over
 ``--devices`` flood gauges (default 200). Two consumers take that stream, one at a time:
@@ -71,15 +71,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from psycopg.types.json import Json
 
 from bench import DEFAULT_ADMIN_URL, progress, scratch_database, scratch_directory, server_version
-from cityops import db, embedded
-from cityops.cli.wiring import load_grid_index, make_evaluator
-from cityops.detection import DetectionPipeline
-from cityops.district import COUNTY, OUTLINE
-from cityops.grids import Cell, district_code
-from cityops.readings import Reading
-from cityops.settings import Settings
+from cityops.app.wiring import load_grid_index, make_evaluator
+from cityops.org.grids import Cell, district_code
+from cityops.platform import db, embedded
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
+from cityops.sensing.detection import DetectionPipeline
+from cityops.sensing.readings import Reading
+from cityops.simulation.district import COUNTY, OUTLINE
 from cityops.simulation.telemetry import encode_telemetry
-from cityops.topics import Topics
 from ingest import IngestService
 
 KIND = "flood_gauge"

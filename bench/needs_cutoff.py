@@ -21,8 +21,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from cityops.district import DistrictSize, generate_district
-from cityops.needs_indicators import load_indicator_set
+from cityops.needs.indicators import load_indicator_set
+from cityops.simulation.district import DistrictSize, generate_district
 from models.needs_af import alkire_foster
 
 CANDIDATES = ("1/7", "1/6", "1/5", "3/14", "1/4", "2/7", "1/3", "5/14", "3/7", "1/2")

@@ -1,12 +1,12 @@
 """Needs fairness: who is identified, who was approved, who is truly in need, by subgroup.
 
 What it does. Generates the synthetic district's needs data in memory (``--households N``, seed
-``--seed``; ``cityops.district.generate_district``), scores every household with the index
-(``models.needs_af``, the default indicator set's weights and k), labels the households with a
+``--seed``; ``cityops.simulation.district.generate_district``), scores every household with the
+index (``models.needs_af``, the default indicator set's weights and k), labels the households with a
 past decision (approved / visited_helped = 1, declined = 0; the rest are left out, not negative),
 trains ``models.needs_model`` on 75 % of them (seeded split) and prints, for every household and
 per subgroup (the head's age band and sex, hukou, a member with a disability), with
-``cityops.needs_fairness.fairness_report``:
+``cityops.needs.fairness.fairness_report``:
 
 - households, share identified by the index, share approved in past decisions (of all; of the
   decided);
@@ -34,9 +34,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cityops.district import DistrictSize, generate_district
-from cityops.needs_fairness import Calibration, SubgroupFigures, fairness_report, subgroups
-from cityops.needs_indicators import load_indicator_set
+from cityops.needs.fairness import Calibration, SubgroupFigures, fairness_report, subgroups
+from cityops.needs.indicators import load_indicator_set
+from cityops.simulation.district import DistrictSize, generate_district
 from models.needs_af import alkire_foster
 from models.needs_model import evaluate, labels_from_decisions, train
 

@@ -1,9 +1,9 @@
 """Needs model: held-out evaluation and fairness figures of the learned secondary signal.
 
 What it does. Generates the synthetic district's needs data in memory (``--size demo`` or
-``full``; ``cityops.district.generate_district``, seed ``--seed``), labels the households with a
-past decision (approved / visited_helped = 1, declined = 0; never decided or still waiting = left
-out, NOT negative), splits them 75/25 (seeded), trains ``models.needs_model`` on the 22
+``full``; ``cityops.simulation.district.generate_district``, seed ``--seed``), labels the households
+with a past decision (approved / visited_helped = 1, declined = 0; never decided or still waiting =
+left out, NOT negative), splits them 75/25 (seeded), trains ``models.needs_model`` on the 22
 indicators only and prints:
 
 - the held-out evaluation against the past decisions (AUC, Brier, 10 calibration bins);
@@ -11,7 +11,7 @@ indicators only and prints:
   household not used for training (decided or not), with the recall of the truly needy among the
   top-N by model probability, beside the index's own recall (Alkire-Foster, k = 1/3);
 - the share of households in the second-look queue (index and model disagree strongly);
-- per subgroup (sex of the head, age band, hukou, disability; ``cityops.needs_fairness``, the
+- per subgroup (sex of the head, age band, hukou, disability; ``cityops.needs.fairness``, the
   table of ``bench.needs_fairness``): share identified by the index, share truly in need, share
   approved in past decisions, and the model's calibration (mean predicted vs observed approval on
   held-out decided households; mean predicted vs true need on all non-training households);
@@ -35,10 +35,10 @@ import time
 import numpy as np
 
 from bench.needs_fairness import subgroup_table
-from cityops.district import DistrictSize, generate_district
-from cityops.needs_data import COL, INDICATORS
-from cityops.needs_fairness import fairness_report, subgroups
-from cityops.needs_indicators import load_indicator_set
+from cityops.needs.data import COL, INDICATORS
+from cityops.needs.fairness import fairness_report, subgroups
+from cityops.needs.indicators import load_indicator_set
+from cityops.simulation.district import DistrictSize, generate_district
 from models.needs_af import alkire_foster
 from models.needs_model import evaluate, labels_from_decisions, second_look, train
 
@@ -132,7 +132,7 @@ def main() -> None:
     rows = fairness_report(
         subgroups(data.head_age_band, data.head_sex, data.hukou, X[:, COL["disability"]]),
         ident, decided, approved, prob, true_need=tn, calibrate_on=rest)
-    print("by subgroup (cityops.needs_fairness; calibration against decisions on the held-out"
+    print("by subgroup (cityops.needs.fairness; calibration against decisions on the held-out"
           " decided households, against true need on all non-training households)")
     print("\n".join(subgroup_table(rows)))
 

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from cityops.needs_indicators import load_indicator_set
+from cityops.needs.indicators import load_indicator_set
 from models.needs_af import alkire_foster, decompose
 
 PREVALENCE = {

@@ -19,7 +19,7 @@ from flask import Flask, Response
 from flask_compress import Compress
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from cityops.settings import Settings
+from cityops.platform.settings import Settings
 from dashboards import auth, needs_export, open311, photo_route
 from dashboards.components import message_view
 from dashboards.context import AppContext, Page, Pool, resolve
@@ -77,7 +77,7 @@ def _content_security_policy(app: Dash) -> str:
 
 
 def create_app(pool: Pool, settings: Settings) -> Dash:
-    """Build the web app on a connection pool with dict rows (``cityops.db.make_pool``).
+    """Build the web app on a connection pool with dict rows (``cityops.platform.db.make_pool``).
 
     Raises ValueError when ``settings.secret_key`` is not set: sessions must survive a restart
     and be shared by every process serving the app.

@@ -21,8 +21,8 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.wrappers import Response
 
-from cityops import users
-from cityops.users import User
+from cityops.platform import users
+from cityops.platform.users import User
 from dashboards.context import AppContext, Page, resolve
 
 log = logging.getLogger(__name__)

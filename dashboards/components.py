@@ -40,7 +40,7 @@ ALERT_SCALE = [[0.0, "#1a2b45"], [0.25, "#8a5a12"], [0.5, "#c77d0a"], [1.0, "#e0
 ALERT_SCALE_MAX = 4
 KIND_NAMES = {"water_meter": "Water meters", "flood_gauge": "Flood gauges",
               "manhole_cover": "Manhole covers"}
-# the case workflow's states (cityops.tickets.STATES) and the buttons that move a case to them
+# the case workflow's states (cityops.cases.tickets.STATES) and the buttons that move a case to them
 STATUS_LABELS = {
     "reported": "Reported", "accepted": "Accepted", "voided": "Voided",
     "registered": "Registered", "dispatched": "Dispatched", "signed_for": "Signed for",

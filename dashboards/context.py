@@ -13,8 +13,8 @@ import psycopg
 from dash import Dash
 from psycopg_pool import ConnectionPool
 
-from cityops.settings import Settings
-from cityops.topics import Topics
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
 
 if TYPE_CHECKING:
     from dash.development.base_component import Component

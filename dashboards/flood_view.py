@@ -1,6 +1,6 @@
 """The wall's flood view and the key-sites layer of its map (docs/web.md, "Wall screen").
 
-While a flood event is going on (an unresolved flood alert: ``flood_season.current_flood``) the
+While a flood event is going on (an unresolved flood alert: ``season.current_flood``) the
 wall's right-hand side shows the flood instead of the alert feed and the ticket board: a banner
 with how long and how deep, the flooding gauges with depth, level and the cameras within 300 m,
 the open flood cases with their state and worker, and the crews on duty in the flooding streets.
@@ -23,8 +23,9 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
 from dash.development.base_component import Component
 
-from cityops import flood_season, queries
-from cityops.cameras import EARTH_RADIUS_M, NEARBY_M
+from cityops.flood import season
+from cityops.sensing.cameras import EARTH_RADIUS_M, NEARBY_M
+from cityops.views import queries
 from dashboards.auth import require_role
 from dashboards.components import SEVERITY_COLOURS, badge, fmt_duration, fmt_time
 from dashboards.context import AppContext
@@ -46,11 +47,11 @@ LEGEND = (("Shelter", "shelter"), ("Supply depot", "depot"),
 
 def state(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     """What the wall needs for the flood view and the key-sites layer."""
-    return {"sites": flood_season.key_sites(conn), **_live(conn, now, tz)}
+    return {"sites": season.key_sites(conn), **_live(conn, now, tz)}
 
 
 def _live(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    flood = flood_season.current_flood(conn, now, tz)
+    flood = season.current_flood(conn, now, tz)
     # a low flood_depth alert (a river's action stage) is not part of the flood: listed with
     # the other alerts
     others = ([a for a in queries.open_alerts(conn, limit=100)

@@ -3,7 +3,7 @@ hours), their closure rate, on-time handling rate, satisfaction rate and count, 
 numerator / denominator. It refreshes itself every minute (the figures move slowly).
 
 The wall inserts :func:`wall_metrics_panel` in its layout and calls :func:`register_wall_metrics`
-once; the definitions are those of :mod:`cityops.case_metrics` (docs/cases.md, "Metrics"), the
+once; the definitions are those of :mod:`cityops.cases.metrics` (docs/cases.md, "Metrics"), the
 same as the report page's. Styles: assets/metrics.css.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from cityops.case_metrics import MetricsRow, Rate, case_metrics
+from cityops.cases.metrics import MetricsRow, Rate, case_metrics
 from dashboards.auth import require_role
 from dashboards.context import AppContext
 

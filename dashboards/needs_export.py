@@ -18,8 +18,9 @@ from flask import Blueprint, Response, request
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from cityops import needs_review, users
-from cityops.needs_review import EXPORT_COLUMNS, FilterError, ReviewFilters, ReviewRow
+from cityops.needs import review as needs_review
+from cityops.needs.review import EXPORT_COLUMNS, FilterError, ReviewFilters, ReviewRow
+from cityops.platform import users
 from dashboards.auth import signed_in
 from dashboards.context import AppContext
 

@@ -17,14 +17,14 @@ public (no sign-in); filing may need an ``api_key`` (setting ``open311_api_keys`
 ``GET  /media/<photo id>``             the photo a citizen filed with a published request
 =====================================  ==========================================================
 
-A request is filed through :func:`cityops.intake.file_case` as a ``citizen`` case: it waits in
+A request is filed through :func:`cityops.cases.intake.file_case` as a ``citizen`` case: it waits in
 ``reported`` for the operations centre to accept it; a report of the same thing near an open
 case is linked to it and closed as a duplicate (the ``service_notice`` says so). ``media`` is an
 uploaded JPEG, PNG or WebP of at most 5 MB (stored without its EXIF/XMP metadata); ``media_url``
 is kept in the description as given and never fetched (the centre works offline). ``device_id``
 and ``account_id`` are not kept. The reporter's name, phone and e-mail are stored for the centre
 and never published. What is published (and what is not: hotline cases, care cases E08xx, water
-meter cases) is :mod:`cityops.public_cases`.
+meter cases) is :mod:`cityops.cases.public`.
 
 Errors follow Open311: ``[{"code": 400, "description": "lat: ..."}, ...]`` with one item per
 problem, each naming the field to fix; a request with any problem is rejected whole. 403: a
@@ -44,12 +44,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from cityops import public_cases
-from cityops.case_clock import CaseClock
-from cityops.case_photos import OPEN311_UPLOADER, Photo, check_photo, strip_metadata
-from cityops.grids import GridIndex, load_grid_index
-from cityops.intake import IntakeError, file_case
-from cityops.tickets import Actor, NewCase
+from cityops.cases import public as public_cases
+from cityops.cases.clock import CaseClock
+from cityops.cases.intake import IntakeError, file_case
+from cityops.cases.photos import OPEN311_UPLOADER, Photo, check_photo, strip_metadata
+from cityops.cases.tickets import Actor, NewCase
+from cityops.org.grids import GridIndex, load_grid_index
 from dashboards.context import AppContext
 
 PREFIX = "/open311/v2"

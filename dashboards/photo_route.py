@@ -2,14 +2,14 @@
 it). Operations, admin, supervisor and hotline users see every photo; a grid worker only the
 photos of cases assigned to them or in their cell; anyone else gets 403, an anonymous visitor is
 sent to sign in (the guard in :mod:`dashboards.auth`). The answer is ``Cache-Control: private``:
-shared caches never keep it. The rule is :func:`cityops.case_photos.photo_access`.
+shared caches never keep it. The rule is :func:`cityops.cases.photos.photo_access`.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from cityops.case_photos import photo_access
+from cityops.cases.photos import photo_access
 from dashboards.auth import signed_in
 from dashboards.context import AppContext
 

@@ -2,7 +2,7 @@
 
 The browser checks first (the clientside callback :data:`CHECK_JS`, so a wrong or too large file
 is refused before it is sent over a slow connection); the server checks again here, by the file's
-own bytes rather than its name (:func:`cityops.case_photos.image_type`), before it is stored.
+own bytes rather than its name (:func:`cityops.cases.photos.image_type`), before it is stored.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from cityops.case_photos import MAX_PHOTO_BYTES as MAX_BYTES
-from cityops.case_photos import PHOTO_TYPES, Photo, image_type
+from cityops.cases.photos import MAX_PHOTO_BYTES as MAX_BYTES
+from cityops.cases.photos import PHOTO_TYPES, Photo, image_type
 
 ACCEPT = ",".join(PHOTO_TYPES)
 

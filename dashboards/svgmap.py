@@ -112,7 +112,7 @@ def place_map(
 
 def water_day(chart: Mapping[str, Any], width: int = 360, height: int = 170) -> str:
     """A water meter's litres per hour today (bars) over its usual range (band), as an SVG
-    ``data:`` URL; ``chart`` is :func:`cityops.queries.water_day_chart`'s answer."""
+    ``data:`` URL; ``chart`` is :func:`cityops.views.queries.water_day_chart`'s answer."""
     left, right, top, bottom = 34, 6, 8, 22
     plot_w, plot_h = width - left - right, height - top - bottom
     upto = chart["now_hour"] + 1

@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cityops.mqtt import parse_mqtt_url
+from cityops.platform.mqtt import parse_mqtt_url
 from ingest.writer import Delivery
 
 log = logging.getLogger(__name__)

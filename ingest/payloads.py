@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
-from cityops.readings import METRICS, Reading
-from cityops.topics import Topics
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import METRICS, Reading
 from ingest import senml
 
 MAX_RECORDS = 1000

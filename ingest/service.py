@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from cityops.topics import Topics
+from cityops.platform.topics import Topics
 from ingest.mqtt_client import IngestMqttClient
 from ingest.writer import BatchWriter, Delivery, OnCommitted
 

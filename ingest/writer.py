@@ -27,9 +27,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import args_row
 
-from cityops import db
-from cityops.readings import Reading, rollup_time_sql
-from cityops.topics import Topics
+from cityops.platform import db
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import Reading, rollup_time_sql
 from ingest.payloads import Decoded, Rejection, StatusUpdate, decode_message
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ STAGING_TYPES = ["text", "text", "timestamptz", "float8", "timestamptz"]
 # New rows only come back; the devices they came from get last_seen, and battery_pct when a
 # battery reading is at least as recent as anything heard from the device before; the UTC hours
 # they count in (an interval metric: the hour its interval ends in) are queued for the hourly
-# rollup (cityops.retention).
+# rollup (cityops.sensing.retention).
 INSERT_READINGS = """
 WITH new AS (
     INSERT INTO readings (device_id, metric, ts, value, received_at)

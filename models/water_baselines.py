@@ -46,7 +46,8 @@ POPULATION_SHAPE = np.array([
 
 @dataclass(frozen=True)
 class WaterConfig:
-    """Thresholds of the water-use baselines and detectors (defaults: ``cityops.settings``).
+    """Thresholds of the water-use baselines and detectors (defaults:
+    ``cityops.platform.settings``).
 
     Hours are hours of the local day (7.5 = 07:30); durations are in hours unless named.
     """

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from cityops import db, embedded
+from cityops.platform import db, embedded
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = Path(os.environ.get("DASH_TEST_CHROMEPATH", "/usr/bin/chromium"))

@@ -1,4 +1,4 @@
-"""Acknowledgements over MQTT (cityops.acks) with the real broker and PostgreSQL."""
+"""Acknowledgements over MQTT (cityops.cases.acks) with the real broker and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from cityops import db
-from cityops import mqtt as mqtt_helpers
-from cityops.acks import AckListener, parse_ack
-from cityops.tickets import Actor, NewCase, create_case
-from cityops.topics import Topics
+from cityops.cases.acks import AckListener, parse_ack
+from cityops.cases.tickets import Actor, NewCase, create_case
+from cityops.platform import db
+from cityops.platform import mqtt as mqtt_helpers
+from cityops.platform.topics import Topics
 
 pytestmark = pytest.mark.integration
 

@@ -8,14 +8,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops import alerts, db, dispatch, scheduler, tickets
-from cityops.cameras import distance_m
-from cityops.case_clock import CaseClock
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.settings import Settings
-from cityops.tickets import Actor, NewCase, TransitionError
-from cityops.topics import Topics
+from cityops.cases import assignment as dispatch
+from cityops.cases import tickets
+from cityops.cases.clock import CaseClock
+from cityops.cases.tickets import Actor, NewCase, TransitionError
+from cityops.org.grids import GridIndex
+from cityops.platform import db, scheduler
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
+from cityops.sensing import alerts
+from cityops.sensing.cameras import distance_m
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 SH = ZoneInfo("Asia/Shanghai")
@@ -276,7 +279,7 @@ def test_happy_path_from_dispatch_to_closed(district_db) -> None:
         assert timeline[6]["photos"] == [photo] and timeline[6]["role"] == "grid_worker"
         assert (timeline[7]["actor"], timeline[7]["role"]) == ("sup", "supervisor")
         assert tickets.allowed_next("closed", "operations") == []  # evaluated: by a rating only
-        with pytest.raises(TransitionError, match=r"through cityops\.ratings"):
+        with pytest.raises(TransitionError, match=r"through cityops\.cases\.ratings"):
             tickets.transition(conn, tid, "evaluated", OPS)
 
 

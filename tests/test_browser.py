@@ -30,9 +30,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_queries import PASSWORD, Scenario, build_scenario
 from werkzeug.serving import make_server
 
-from cityops import db
-from cityops.alerts import AlertSignal, raise_alert
-from cityops.settings import Settings
+from cityops.platform import db
+from cityops.platform.settings import Settings
+from cityops.sensing.alerts import AlertSignal, raise_alert
 from dashboards.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

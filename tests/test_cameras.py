@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cityops import db, queries
-from cityops.cameras import cameras_within, distance_m
-from cityops.cli.street_rules import street_rules
-from cityops.detection import DetectionPipeline
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.readings import Reading
-from cityops.settings import Settings
+from cityops.app.street_rules import street_rules
+from cityops.org.grids import GridIndex
+from cityops.platform import db
+from cityops.platform.settings import Settings
+from cityops.sensing.cameras import cameras_within, distance_m
+from cityops.sensing.detection import DetectionPipeline
+from cityops.sensing.readings import Reading
+from cityops.simulation.district import DistrictSize, generate_district, load_district
+from cityops.views import queries
 from dashboards.context import AppContext
 from dashboards.pages.ticket import body_view
 

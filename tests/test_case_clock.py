@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops.case_clock import CaseClock
-from cityops.settings import Settings
+from cityops.cases.clock import CaseClock
+from cityops.platform.settings import Settings
 
 SH = ZoneInfo("Asia/Shanghai")
 FRIDAY_5PM = datetime(2026, 11, 20, 17, 0, tzinfo=SH)  # half an hour of work left that day

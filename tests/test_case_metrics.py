@@ -1,9 +1,9 @@
 """Case metrics on a known set of cases in a real database, with every figure worked out by hand.
 
-The cases move through the real state machine (``cityops.tickets``), postponements and ratings
-(``cityops.ratings``); after each move the event's time is set to the planned one, so the stage
-times are known. Duplicate links and due times are written directly, as the linking and dispatch
-code would. The web part checks the report page's role guard and the CSV it downloads.
+The cases move through the real state machine (``cityops.cases.tickets``), postponements and ratings
+(``cityops.cases.ratings``); after each move the event's time is set to the planned one, so the
+stage times are known. Duplicate links and due times are written directly, as the linking and
+dispatch code would. The web part checks the report page's role guard and the CSV it downloads.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from cityops import db, ratings, tickets, users
-from cityops.case_metrics import (
+from cityops.cases import ratings, tickets
+from cityops.cases.metrics import (
     STAGES,
     MetricsRow,
     Rate,
@@ -29,9 +29,10 @@ from cityops.case_metrics import (
     csv_header,
     metrics_csv,
 )
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.tickets import Actor, NewCase
-from cityops.worktime import load_calendar
+from cityops.cases.tickets import Actor, NewCase
+from cityops.platform import db, users
+from cityops.platform.worktime import load_calendar
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 
@@ -417,7 +418,7 @@ def test_csv_keeps_chinese_names(known: Known) -> None:
 # ---- the report page: who may open it, and the CSV it downloads ----
 
 def _web(known: Known) -> Any:
-    from cityops.settings import Settings
+    from cityops.platform.settings import Settings
     from dashboards.app import create_app
 
     pool = db.make_pool(known.url, max_size=3, name="metrics-test")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cityops.categories import Catalogue, Category, load_categories
+from cityops.cases.categories import Catalogue, Category, load_categories
 
 CATALOGUE = load_categories()
 

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from cityops.cli.main import cli
-from cityops.settings import Settings
+from cityops.platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cityops import db
-from cityops.cli.wiring import make_evaluator
-from cityops.detection import DetectionPipeline
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.readings import Reading
-from cityops.settings import Settings
+from cityops.app.wiring import make_evaluator
+from cityops.org.grids import GridIndex
+from cityops.platform import db
+from cityops.platform.settings import Settings
+from cityops.sensing.detection import DetectionPipeline
+from cityops.sensing.readings import Reading
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 SIZE = DistrictSize(streets=2, grids=3, communities=6, households_per_community=4,

@@ -10,8 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from cityops import db, device_health, queries
-from cityops.settings import DeviceHealthSettings
+from cityops.platform import db
+from cityops.platform.settings import DeviceHealthSettings
+from cityops.sensing import device_health
+from cityops.views import queries
 
 pytestmark = pytest.mark.integration
 

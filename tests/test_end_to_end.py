@@ -16,15 +16,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cityops import db, queries
-from cityops.cameras import distance_m
-from cityops.cli.wiring import start_services
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.mqtt import connect as mqtt_connect
-from cityops.mqtt import parse_mqtt_url
-from cityops.settings import Settings
-from cityops.simulator import SimClock, Simulator, load_sim_devices, plan_incident
-from cityops.topics import Topics
+from cityops.app.wiring import start_services
+from cityops.platform import db
+from cityops.platform.mqtt import connect as mqtt_connect
+from cityops.platform.mqtt import parse_mqtt_url
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
+from cityops.sensing.cameras import distance_m
+from cityops.simulation.district import DistrictSize, generate_district, load_district
+from cityops.simulation.simulator import SimClock, Simulator, load_sim_devices, plan_incident
+from cityops.views import queries
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SH = ZoneInfo("Asia/Shanghai")

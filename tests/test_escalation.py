@@ -1,4 +1,4 @@
-"""Escalation chain (cityops.escalation) against the real PostgreSQL, with a fixed ``now``."""
+"""Escalation chain (cityops.cases.escalation) against the real PostgreSQL, with a fixed ``now``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cityops import db, escalation, tickets
-from cityops.scheduler import Scheduler
-from cityops.settings import NotifySettings, Settings
-from cityops.tickets import Actor
-from cityops.topics import Topics
+from cityops.cases import escalation, tickets
+from cityops.cases.tickets import Actor
+from cityops.platform import db
+from cityops.platform.scheduler import Scheduler
+from cityops.platform.settings import NotifySettings, Settings
+from cityops.platform.topics import Topics
 
 pytestmark = pytest.mark.integration
 

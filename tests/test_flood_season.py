@@ -13,15 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops import db, dispatch, flood_season, tickets, users
-from cityops.alerts import AlertSignal, raise_alert
-from cityops.cameras import distance_m
-from cityops.case_clock import CaseClock
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.settings import FloodSeasonSettings, Settings
-from cityops.tickets import Actor, NewCase, create_case, transition
-from cityops.topics import Topics
+from cityops.cases import assignment, tickets
+from cityops.cases.clock import CaseClock
+from cityops.cases.tickets import Actor, NewCase, create_case, transition
+from cityops.flood import season as flood_season
+from cityops.org.grids import GridIndex
+from cityops.platform import db, users
+from cityops.platform.settings import FloodSeasonSettings, Settings
+from cityops.platform.topics import Topics
+from cityops.sensing.alerts import AlertSignal, raise_alert
+from cityops.sensing.cameras import distance_m
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 SMALL = DistrictSize(streets=3, grids=6, communities=15, households_per_community=6,
                      flood_gauges=4, manhole_covers=5, cameras=3)
@@ -397,7 +399,7 @@ def _flood_scenario(url: str) -> dict[str, Any]:
         for alert_id in alerts[:3]:
             ticket_id = tickets.create_for_alert(conn, alert_id)
             assert ticket_id is not None
-            dispatch.assign_ticket(conn, ticket_id, index, clock, Topics(), now)
+            assignment.assign_ticket(conn, ticket_id, index, clock, Topics(), now)
             cases.append(ticket_id)
         worker = conn.execute("SELECT worker_id FROM tickets WHERE id = %s",
                               (cases[0],)).fetchone()["worker_id"]
@@ -504,7 +506,7 @@ def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> No
 
 @pytest.mark.integration
 def test_the_scheduler_job_files_the_inspections_once(db_url: str) -> None:
-    from cityops.scheduler import Scheduler
+    from cityops.platform.scheduler import Scheduler
 
     with db.connect(db_url, autocommit=True) as conn:
         load_district(conn, generate_district(2, SMALL))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cityops import db, grids
-from cityops.district import DistrictSize, generate_district, is_loaded, load_district
+from cityops.org import grids
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, is_loaded, load_district
 
 SMALL = DistrictSize(streets=3, grids=6, communities=15, households_per_community=6,
                      flood_gauges=4, manhole_covers=5, cameras=3)

@@ -16,12 +16,12 @@ from flask.testing import FlaskClient
 from test_web_auth import callback, route, sign_in
 from werkzeug.test import TestResponse
 
-from cityops import db, users
-from cityops.case_clock import CaseClock
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.settings import Settings
-from cityops.tickets import Actor, NewCase, create_case, transition
-from cityops.worktime import working_days
+from cityops.cases.clock import CaseClock
+from cityops.cases.tickets import Actor, NewCase, create_case, transition
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.platform.worktime import working_days
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 from dashboards.pages.hotline import FIELDS
 

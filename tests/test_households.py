@@ -10,16 +10,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from cityops import alerts, db, households, queries, retention, tickets, water_history
+from cityops.app.water_rules import water_rules
+from cityops.cases import tickets
 from cityops.cli.main import cli
-from cityops.cli.water_rules import water_rules
-from cityops.detection import DetectionPipeline, DeviceInfo, Window
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.readings import Reading
-from cityops.scheduler import Scheduler
-from cityops.settings import Settings
-from cityops.topics import Topics
+from cityops.org.grids import GridIndex
+from cityops.platform import db
+from cityops.platform.scheduler import Scheduler
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
+from cityops.sensing import alerts, retention, water_history
+from cityops.sensing import away as households
+from cityops.sensing.detection import DetectionPipeline, DeviceInfo, Window
+from cityops.sensing.readings import Reading
+from cityops.simulation.district import DistrictSize, generate_district, load_district
+from cityops.views import queries
 from dashboards.context import AppContext
 from dashboards.pages import ticket
 

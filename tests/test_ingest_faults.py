@@ -33,9 +33,9 @@ from test_ingest_scaleout import (
     stream,
 )
 
-from cityops import db, embedded
-from cityops.mqtt import parse_mqtt_url
-from cityops.topics import Topics
+from cityops.platform import db, embedded
+from cityops.platform.mqtt import parse_mqtt_url
+from cityops.platform.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

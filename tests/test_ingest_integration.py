@@ -17,10 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cityops import embedded
-from cityops.mqtt import parse_mqtt_url
-from cityops.readings import Reading
-from cityops.topics import Topics
+from cityops.platform import embedded
+from cityops.platform.mqtt import parse_mqtt_url
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import Reading
 from ingest import IngestService
 
 pytestmark = pytest.mark.integration

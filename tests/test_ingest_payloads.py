@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cityops.readings import METRICS, Reading
-from cityops.topics import Topics
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import METRICS, Reading
 from ingest.payloads import MAX_RECORDS, Decoded, decode_message
 
 TOPICS = Topics("cityops/v1")

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cityops.readings import METRICS
-from cityops.topics import Topics
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import METRICS
 from ingest.payloads import decode_message
 from ingest.writer import BatchWriter, Delivery
 

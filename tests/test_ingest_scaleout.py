@@ -26,10 +26,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.mqtt import parse_mqtt_url
+from cityops.platform.mqtt import parse_mqtt_url
+from cityops.platform.topics import Topics
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from cityops.simulation.telemetry import encode_telemetry
-from cityops.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cityops.readings import Reading
-from cityops.topics import Topics
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import Reading
 from ingest.payloads import Decoded, decode_message
 
 TOPICS = Topics("cityops/v1")

@@ -1,5 +1,5 @@
-"""Filing cases from people (cityops.intake) on a real database: what each source's case becomes,
-the checks, and duplicate linking."""
+"""Filing cases from people (cityops.cases.intake) on a real database: what each source's case
+becomes, the checks, and duplicate linking."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import psycopg
 import pytest
 from shapely.geometry import Point
 
-from cityops import db
-from cityops.cameras import distance_m
-from cityops.case_clock import CaseClock
-from cityops.case_photos import Photo, strip_metadata
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.intake import Intake, IntakeError, file_case
-from cityops.settings import Settings
-from cityops.tickets import Actor, NewCase
+from cityops.cases.clock import CaseClock
+from cityops.cases.intake import Intake, IntakeError, file_case
+from cityops.cases.photos import Photo, strip_metadata
+from cityops.cases.tickets import Actor, NewCase
+from cityops.org.grids import GridIndex
+from cityops.platform import db
+from cityops.platform.settings import Settings
+from cityops.sensing.cameras import distance_m
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.cli.main import cli
-from cityops.needs_indicators import IndicatorSetError, intensity_band, load_indicator_set
+from cityops.needs.indicators import IndicatorSetError, intensity_band, load_indicator_set
 from models.needs_af import (
     AFInputError,
     alkire_foster,

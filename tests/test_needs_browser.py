@@ -33,12 +33,12 @@ from test_browser import (
 )
 from werkzeug.serving import make_server
 
-from cityops import db, users
 from cityops.cli.needs_score import score_households
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_data import INDICATORS
-from cityops.needs_rules import run_rules
-from cityops.settings import Settings
+from cityops.needs.data import INDICATORS
+from cityops.needs.rules import run_rules
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

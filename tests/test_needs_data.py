@@ -1,4 +1,4 @@
-"""The needs data of the synthetic district (cityops.needs_data): deterministic, plausible,
+"""The needs data of the synthetic district (cityops.needs.data): deterministic, plausible,
 biased the way past decisions are, and loaded with the district."""
 
 from __future__ import annotations
@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cityops import db
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_data import (
+from cityops.needs.data import (
     INDICATOR_SET_VERSION,
     INDICATORS,
     bias_report,
     generate_needs,
     generate_needs_arrays,
 )
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 N = 60_000
 
@@ -114,8 +114,8 @@ def test_the_district_loads_its_needs_data(db_url: str) -> None:
 
 
 def test_the_data_follow_the_default_indicator_set() -> None:
-    from cityops import needs_data
-    from cityops.needs_indicators import load_indicator_set
+    from cityops.needs import data as needs_data
+    from cityops.needs.indicators import load_indicator_set
 
     default = load_indicator_set()
     assert default.ids == INDICATORS

@@ -16,17 +16,17 @@ from dash import Dash
 from test_queries import PASSWORD
 from test_web_auth import route, sign_in
 
-from cityops import db, users
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_fairness import (
+from cityops.needs.fairness import (
     calibration,
     fairness_report,
     load_fairness,
     subgroups,
 )
-from cityops.needs_indicators import load_indicator_set
-from cityops.settings import Settings
+from cityops.needs.indicators import load_indicator_set
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 from models.needs_model import labels_from_decisions
 

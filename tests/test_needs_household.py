@@ -18,11 +18,13 @@ from flask.testing import FlaskClient
 from test_web_auth import callback, route, sign_in
 from werkzeug.test import TestResponse
 
-from cityops import db, needs_household, needs_labels, users
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_indicators import load_indicator_set
-from cityops.settings import Settings
+from cityops.needs import household as needs_household
+from cityops.needs import labels
+from cityops.needs.indicators import load_indicator_set
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -149,7 +151,7 @@ def test_the_page_shows_deprivations_and_decisions_and_audits_each_view(web: Web
                             " WHERE household_id = %s", (web.decided,)).fetchall()
     text = page(civil, web.decided)
     for d in past:
-        assert d["reason"] in text and needs_labels.DECISIONS[d["decision"]] in text
+        assert d["reason"] in text and labels.DECISIONS[d["decision"]] in text
 
     missing = page(civil, "H99999999")
     assert "No such household" in missing and "/needs" in missing
@@ -168,7 +170,7 @@ def test_each_decision_kind_is_recorded_with_its_reason_and_audited(web: Web) ->
         response = decide(civil, hid, decision, reason, programme)
         assert response.status_code == 200
         out = dumped(response.json["response"])
-        assert "Recorded: " + needs_labels.DECISIONS[decision] in out
+        assert "Recorded: " + labels.DECISIONS[decision] in out
         assert reason.strip() in out  # the refreshed history shows it
         assert response.json["response"]["nh-reason"]["value"] == ""
         assert counts(web.url, hid)[:2] == (before[0] + n, before[1] + n)
@@ -187,7 +189,7 @@ def test_each_decision_kind_is_recorded_with_its_reason_and_audited(web: Web) ->
 
 
 def test_an_approval_starts_the_assistance_and_the_rules_stop_asking(web: Web) -> None:
-    from cityops.needs_rules import LOW_INCOME_EDGE, run_rules
+    from cityops.needs.rules import LOW_INCOME_EDGE, run_rules
 
     with db.connect(web.url) as conn:
         edge = conn.execute(

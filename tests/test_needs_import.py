@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cityops import db
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_data import INDICATORS
+from cityops.needs.data import INDICATORS
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 SMALL = DistrictSize(streets=2, grids=2, communities=4, households_per_community=2,

@@ -12,8 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from test_web_auth import Web, callback, route, sign_in, web  # noqa: F401  (the fixture)
 
-from cityops import db
-from cityops.needs_data import INDICATORS
+from cityops.needs.data import INDICATORS
+from cityops.platform import db
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from cityops import db
 from cityops.cli.needs_score import score_households
-from cityops.district import DistrictSize, generate_district, load_district
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 SMALL = DistrictSize(streets=2, grids=2, communities=4, households_per_community=60,

@@ -47,7 +47,7 @@ def test_refuses_protected_features(name):
 
 
 def test_indicator_names_are_accepted():
-    from cityops.needs_data import INDICATORS
+    from cityops.needs.data import INDICATORS
 
     check_features(INDICATORS)
 

@@ -22,11 +22,11 @@ from test_queries import PASSWORD
 from test_web_auth import callback, route, sign_in
 from werkzeug.test import TestResponse
 
-from cityops import db, users
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_indicators import load_indicator_set
-from cityops.settings import Settings
+from cityops.needs.indicators import load_indicator_set
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 from dashboards.pages.needs_review import MODEL_WARNING, ROWS
 

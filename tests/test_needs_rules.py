@@ -1,4 +1,4 @@
-"""Policy finds people (cityops.needs_rules): rules on a small synthetic district plus hand-set
+"""Policy finds people (cityops.needs.rules): rules on a small synthetic district plus hand-set
 households at the edges of each rule, against the real database."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cityops import db
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_rules import ALL, BY_ID, CARE_VISIT, run_rules
+from cityops.needs.rules import ALL, BY_ID, CARE_VISIT, run_rules
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 SMALL = DistrictSize(streets=2, grids=2, communities=4, households_per_community=60,
@@ -254,9 +254,9 @@ def test_find_command_prints_per_rule(edges) -> None:
 
 
 def test_the_scheduler_runs_the_rules_daily_once(edges) -> None:
-    from cityops.scheduler import Scheduler
-    from cityops.settings import Settings
-    from cityops.topics import Topics
+    from cityops.platform.scheduler import Scheduler
+    from cityops.platform.settings import Settings
+    from cityops.platform.topics import Topics
 
     url, h = edges
     pool = db.make_pool(url, max_size=2)

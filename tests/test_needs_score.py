@@ -8,10 +8,10 @@ from fractions import Fraction
 import pytest
 from click.testing import CliRunner
 
-from cityops import db
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_indicators import load_indicator_set
+from cityops.needs.indicators import load_indicator_set
+from cityops.platform import db
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
 SMALL = DistrictSize(streets=2, grids=3, communities=6, households_per_community=400,
@@ -103,10 +103,10 @@ def test_a_run_stores_only_the_households_whose_result_changed(district: str) ->
 def test_the_scheduler_scores_daily_once(district: str) -> None:
     from datetime import timedelta
 
-    from cityops.cli.wiring import score_needs_daily
-    from cityops.scheduler import Scheduler
-    from cityops.settings import Settings
-    from cityops.topics import Topics
+    from cityops.app.wiring import score_needs_daily
+    from cityops.platform.scheduler import Scheduler
+    from cityops.platform.settings import Settings
+    from cityops.platform.topics import Topics
 
     pool = db.make_pool(district, max_size=2)
     try:

@@ -1,4 +1,4 @@
-"""The district summary of the needs index (``cityops.needs_summary``, page ``/needs/summary``):
+"""The district summary of the needs index (``cityops.needs.summary``, page ``/needs/summary``):
 every figure against an independent exact computation from the household profiles, and the
 Alkire-Foster code in ``models.needs_af``; on the real database with a small synthetic district."""
 
@@ -18,12 +18,12 @@ from flask.testing import FlaskClient
 from test_queries import PASSWORD
 from test_web_auth import callback, route, sign_in
 
-from cityops import db, users
 from cityops.cli.main import cli
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.needs_indicators import IndicatorSet, load_indicator_set
-from cityops.needs_summary import Breakdown, DistrictSummary, Figures, district_summary
-from cityops.settings import Settings
+from cityops.needs.indicators import IndicatorSet, load_indicator_set
+from cityops.needs.summary import Breakdown, DistrictSummary, Figures, district_summary
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 from models.needs_af import alkire_foster, decompose
 

@@ -1,4 +1,4 @@
-"""Review tasks of the needs rules (cityops.needs_tasks and the page /needs/tasks): listing with
+"""Review tasks of the needs rules (cityops.needs.tasks and the page /needs/tasks): listing with
 plain words, closing, auditing and roles, on a small synthetic district in the real database."""
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from test_queries import PASSWORD
 from test_web_auth import callback, route, sign_in
 from werkzeug.test import TestResponse
 
-from cityops import db, users
 from cityops.cli.main import cli
-from cityops.district import generate_district, load_district
-from cityops.needs_rules import ALL, run_rules
-from cityops.needs_tasks import (
+from cityops.needs.rules import ALL, run_rules
+from cityops.needs.tasks import (
     TaskClosedError,
     TaskError,
     close_task,
@@ -30,7 +28,9 @@ from cityops.needs_tasks import (
     task_counts,
     view_tasks,
 )
-from cityops.settings import Settings
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.simulation.district import generate_district, load_district
 from dashboards.app import create_app
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from cityops import db
-from cityops import mqtt as mqtt_helpers
-from cityops.notify import MqttNotifier, WebhookNotifier, queue_notification
-from cityops.topics import Topics
+from cityops.cases.notify import MqttNotifier, WebhookNotifier, queue_notification
+from cityops.platform import db
+from cityops.platform import mqtt as mqtt_helpers
+from cityops.platform.topics import Topics
 
 pytestmark = pytest.mark.integration
 

@@ -17,15 +17,16 @@ from flask.testing import FlaskClient
 from shapely.geometry import Point
 from werkzeug.test import TestResponse
 
-from cityops import db, tickets, users
-from cityops.alerts import AlertSignal, raise_alert
-from cityops.case_clock import CaseClock
-from cityops.case_photos import Photo
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import load_grid_index
-from cityops.intake import file_case
-from cityops.settings import Settings
-from cityops.tickets import Actor, NewCase
+from cityops.cases import tickets
+from cityops.cases.clock import CaseClock
+from cityops.cases.intake import file_case
+from cityops.cases.photos import Photo
+from cityops.cases.tickets import Actor, NewCase
+from cityops.org.grids import load_grid_index
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.sensing.alerts import AlertSignal, raise_alert
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
 
 pytestmark = pytest.mark.integration

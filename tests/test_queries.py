@@ -14,13 +14,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops import db, dispatch, queries, tickets, users
-from cityops.alerts import AlertSignal, raise_alert
-from cityops.case_clock import CaseClock
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.grids import GridIndex
-from cityops.settings import Settings
-from cityops.topics import Topics
+from cityops.cases import assignment as dispatch
+from cityops.cases import tickets
+from cityops.cases.clock import CaseClock
+from cityops.org.grids import GridIndex
+from cityops.platform import db, users
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
+from cityops.sensing.alerts import AlertSignal, raise_alert
+from cityops.simulation.district import DistrictSize, generate_district, load_district
+from cityops.views import queries
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from cityops import db, ratings
-from cityops.ratings import RatingError
-from cityops.tickets import Actor, NewCase, create_case, transition
-from cityops.worktime import load_calendar
+from cityops.cases import ratings
+from cityops.cases.ratings import RatingError
+from cityops.cases.tickets import Actor, NewCase, create_case, transition
+from cityops.platform import db
+from cityops.platform.worktime import load_calendar
 
 pytestmark = pytest.mark.integration
 

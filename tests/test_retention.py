@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from cityops import db, retention
-from cityops.readings import rollup_time_sql
-from cityops.settings import RetentionSettings
+from cityops.platform import db
+from cityops.platform.settings import RetentionSettings
+from cityops.sensing import retention
+from cityops.sensing.readings import rollup_time_sql
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ def test_interval_readings_count_in_the_hour_their_interval_ends_in(
 
 
 def test_ingest_writes_the_dirty_hours(conn: psycopg.Connection[Any], db_url: str) -> None:
-    from cityops.topics import Topics
+    from cityops.platform.topics import Topics
     from ingest.writer import BatchWriter, Delivery
 
     topics = Topics("t/v1")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cityops.settings import SettingsError, load_settings
+from cityops.platform.settings import SettingsError, load_settings
 
 
 def test_defaults_are_the_embedded_demo(monkeypatch: pytest.MonkeyPatch) -> None:

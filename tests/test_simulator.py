@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cityops.readings import METRICS
+from cityops.platform.topics import Topics
+from cityops.sensing.readings import METRICS
 from cityops.simulation.clock import SimClock
 from cityops.simulation.incidents import (
     FLOODNET_SHAPE,
@@ -28,6 +29,7 @@ from cityops.simulation.incidents import (
     default_incident_plan,
     plan_incident,
 )
+from cityops.simulation.simulator import Simulator
 from cityops.simulation.telemetry import (
     SimDevice,
     device_values,
@@ -36,8 +38,6 @@ from cityops.simulation.telemetry import (
     reading_times,
 )
 from cityops.simulation.water_use import household_rhythm
-from cityops.simulator import Simulator
-from cityops.topics import Topics
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY0 = datetime(2025, 3, 3, tzinfo=TZ)  # a Monday, local midnight

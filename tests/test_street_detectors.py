@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops.cli.street_rules import flood_params, gauge_levels, street_rules
-from cityops.detection import LOOKBACK, DeviceInfo, Window
-from cityops.readings import METRICS
-from cityops.settings import DetectionSettings, Settings, StreetSettings
+from cityops.app.street_rules import flood_params, gauge_levels, street_rules
+from cityops.platform.settings import DetectionSettings, Settings, StreetSettings
+from cityops.sensing.detection import LOOKBACK, DeviceInfo, Window
+from cityops.sensing.readings import METRICS
 from models.decisions import Decision
 from models.street import (
     FloodParams,

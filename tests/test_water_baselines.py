@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from cityops.cli.water_rules import water_config
-from cityops.settings import Settings
+from cityops.app.water_rules import water_config
+from cityops.platform.settings import Settings
 from models.water_baselines import (
     WaterBaseline,
     daily_totals,

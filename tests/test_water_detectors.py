@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cityops.cli.water_rules import water_config, water_rules
-from cityops.detection import DeviceInfo, Window
-from cityops.settings import Settings
+from cityops.app.water_rules import water_config, water_rules
+from cityops.platform.settings import Settings
+from cityops.sensing.detection import DeviceInfo, Window
 from models.water_baselines import WaterBaseline, population_baseline
 from models.water_use import (
     late_morning,

@@ -15,9 +15,10 @@ from flask.testing import FlaskClient
 from test_queries import PASSWORD, Scenario, build_scenario
 from werkzeug.test import TestResponse
 
-from cityops import db, tickets
-from cityops.settings import Settings
-from cityops.tickets import Actor
+from cityops.cases import tickets
+from cityops.cases.tickets import Actor
+from cityops.platform import db
+from cityops.platform.settings import Settings
 from dashboards.app import create_app
 
 pytestmark = pytest.mark.integration

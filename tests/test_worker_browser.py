@@ -33,8 +33,8 @@ from test_browser import (
 from werkzeug.serving import make_server
 from worker_scenario import WorkerScenario, build
 
-from cityops import db
-from cityops.settings import Settings
+from cityops.platform import db
+from cityops.platform.settings import Settings
 from dashboards.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

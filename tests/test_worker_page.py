@@ -1,5 +1,5 @@
 """The grid worker's phone page without a browser: what a worker may read and do
-(cityops.worker_cases, on the real database), the page's callbacks through Flask's test client,
+(cityops.cases.worker, on the real database), the page's callbacks through Flask's test client,
 the photo checks and the SVG pictures."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from flask.testing import FlaskClient
 from test_web_auth import callback, sign_in
 from worker_scenario import WorkerScenario, build
 
-from cityops import db, worker_cases
-from cityops.case_photos import Photo
-from cityops.settings import Settings
-from cityops.tickets import Actor, TransitionError
-from cityops.topics import Topics
+from cityops.cases import worker as worker_cases
+from cityops.cases.photos import Photo
+from cityops.cases.tickets import Actor, TransitionError
+from cityops.platform import db
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
 from dashboards import photos, svgmap
 
 pytestmark = pytest.mark.integration

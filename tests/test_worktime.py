@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cityops.settings import SettingsError, load_settings
-from cityops.worktime import (
+from cityops.platform.settings import SettingsError, load_settings
+from cityops.platform.worktime import (
     WorkCalendar,
     deadline,
     load_calendar,

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cityops import db, tickets, users
-from cityops.alerts import AlertSignal, raise_alert
-from cityops.district import DistrictSize, generate_district, load_district
-from cityops.tickets import Actor, NewCase
+from cityops.cases import tickets
+from cityops.cases.tickets import Actor, NewCase
+from cityops.platform import db, users
+from cityops.sensing.alerts import AlertSignal, raise_alert
+from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 SIZE = DistrictSize(streets=2, grids=3, communities=6, households_per_community=4,
                     flood_gauges=3, manhole_covers=3, cameras=2)

@@ -22,17 +22,17 @@ from typing import Any
 import click
 from pydantic import SecretStr
 
-from cityops import db, embedded
+from cityops.app.wiring import Services, start_services
 from cityops.cli.main import wait_for_signal
-from cityops.cli.wiring import Services, start_services
-from cityops.district import generate_district, is_loaded, load_district
-from cityops.report import activity_summary, format_summary
-from cityops.settings import Settings
+from cityops.platform import db, embedded
+from cityops.platform.settings import Settings
+from cityops.platform.topics import Topics
+from cityops.platform.users import create_user
 from cityops.simulation.clock import SimClock
+from cityops.simulation.district import generate_district, is_loaded, load_district
 from cityops.simulation.incidents import default_incident_plan
-from cityops.simulator import Simulator, load_sim_devices
-from cityops.topics import Topics
-from cityops.users import create_user
+from cityops.simulation.simulator import Simulator, load_sim_devices
+from cityops.views.activity import activity_summary, format_summary
 
 ROLE_LOGINS = [("ops", "Operations centre", "operations"), ("admin", "Administrator", "admin"),
                ("civil", "Civil affairs", "civil_affairs"), ("hotline", "12345 hotline", "hotline"),
@@ -151,7 +151,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
             f" then live; incidents planned: "
             + ", ".join(f"{p.kind} on {p.device_id}" for p in plan))
         if options.duration is None:
-            from cityops.cli.web import WebServer
+            from cityops.app.web import WebServer
 
             web = WebServer(settings, database_url, settings.web_host, options.port)
             web.start()

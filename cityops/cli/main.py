@@ -11,13 +11,13 @@ from typing import Any, NoReturn
 
 import click
 
-from cityops import db, logs
 from cityops.cli.needs import af_command as needs_af_command
 from cityops.cli.needs_rules import find_command as needs_find_command
 from cityops.cli.needs_score import score_command as needs_score_command
-from cityops.district import DistrictSize, generate_district, is_loaded, load_district
-from cityops.report import activity_summary, format_summary
-from cityops.settings import Settings, SettingsError, load_settings
+from cityops.platform import db, logs
+from cityops.platform.settings import Settings, SettingsError, load_settings
+from cityops.simulation.district import DistrictSize, generate_district, is_loaded, load_district
+from cityops.views.activity import activity_summary, format_summary
 
 
 def fail(message: str) -> NoReturn:
@@ -138,7 +138,7 @@ def district_load(ctx: click.Context, seed: int, full: bool,
 def user_add(ctx: click.Context, username: str, role: str, display_name: str | None,
              worker_id: str | None, cell_code: str | None, password: str) -> None:
     """Create a user or reset their password (password from a prompt or CITYOPS_NEW_PASSWORD)."""
-    from cityops.users import create_user
+    from cityops.platform.users import create_user
 
     with db.connect(_database_url(_settings(ctx))) as conn:
         try:
@@ -155,7 +155,7 @@ def user_add(ctx: click.Context, username: str, role: str, display_name: str | N
 @click.pass_context
 def ingest_cmd(ctx: click.Context, shared: bool) -> None:
     """Run ingest with streaming detection and dispatch until stopped."""
-    from cityops.cli.wiring import start_services
+    from cityops.app.wiring import start_services
 
     settings = _settings(ctx)
     services = start_services(settings, _database_url(settings), _mqtt_url(settings),
@@ -168,7 +168,7 @@ def ingest_cmd(ctx: click.Context, shared: bool) -> None:
 @click.pass_context
 def scheduler_cmd(ctx: click.Context) -> None:
     """Run the periodic jobs (once cluster-wide per period) until stopped."""
-    from cityops.cli.wiring import start_services
+    from cityops.app.wiring import start_services
 
     settings = _settings(ctx)
     services = start_services(settings, _database_url(settings), _mqtt_url(settings),
@@ -183,7 +183,7 @@ def scheduler_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def web_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web app (waitress) until stopped."""
-    from cityops.cli.web import WebServer
+    from cityops.app.web import WebServer
 
     settings = _settings(ctx)
     if settings.secret_key is None:
@@ -200,8 +200,8 @@ def web_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.pass_context
 def run_cmd(ctx: click.Context) -> None:
     """Run ingest, detection, dispatch, the scheduler and the web app in one process."""
-    from cityops.cli.web import WebServer
-    from cityops.cli.wiring import start_services
+    from cityops.app.web import WebServer
+    from cityops.app.wiring import start_services
 
     settings = _settings(ctx)
     if settings.secret_key is None:
@@ -264,8 +264,8 @@ def keysites_group() -> None:
 @click.pass_context
 def keysites_import(ctx: click.Context, csv_file: Path) -> None:
     """Add or update the key sites of CSV_FILE (docs/cases.md, "Flood season")."""
-    from cityops.grids import load_grid_index
-    from cityops.key_sites import import_csv
+    from cityops.flood.key_sites import import_csv
+    from cityops.org.grids import load_grid_index
 
     settings = _settings(ctx)
     with db.connect(_database_url(settings)) as conn:
@@ -296,7 +296,7 @@ needs_group.add_command(needs_score_command)
 def needs_import_households(ctx: click.Context, csv_file: Path) -> None:
     """Add or update households with their achievements and indicators from CSV_FILE
     (docs/needs.md, "Data")."""
-    from cityops.needs_import import import_csv
+    from cityops.needs.imports import import_csv
 
     with db.connect(_database_url(_settings(ctx))) as conn:
         try:
@@ -328,7 +328,7 @@ def household_away(ctx: click.Context, household_id: str, until: str, reason: st
     """Mark HOUSEHOLD_ID away or in hospital until a date."""
     from datetime import UTC, datetime, timedelta
 
-    from cityops.households import AbsenceError, mark_away
+    from cityops.sensing.away import AbsenceError, mark_away
 
     settings = _settings(ctx)
     try:
@@ -358,7 +358,7 @@ def household_back(ctx: click.Context, household_id: str, actor: str) -> None:
     """End HOUSEHOLD_ID's away / in-hospital mark now (water-use alerts resume)."""
     from datetime import UTC, datetime
 
-    from cityops.households import end_absence
+    from cityops.sensing.away import end_absence
 
     with db.connect(_database_url(_settings(ctx))) as conn:
         ended = end_absence(conn, household_id, actor, datetime.now(UTC))

@@ -143,7 +143,7 @@ def af_command(matrix_file: Path, weights: str | None, weights_file: Path | None
     """Alkire-Foster index: c per row, identification, H, A, M0, headcount ratios, contributions."""
     import numpy as np
 
-    from cityops.needs_indicators import load_indicator_set
+    from cityops.needs.indicators import load_indicator_set
     from models.needs_af import (
         AFInputError,
         alkire_foster,

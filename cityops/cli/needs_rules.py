@@ -1,4 +1,4 @@
-"""``cityops needs find``: run the "policy finds people" rules (cityops.needs_rules)."""
+"""``cityops needs find``: run the "policy finds people" rules (cityops.needs.rules)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from cityops import db
+from cityops.platform import db
 
 
 @click.command("find")
@@ -17,7 +17,7 @@ def find_command(ctx: click.Context, rule_ids: tuple[str, ...]) -> None:
     """Find households that may need help but never applied: one review task per household and
     rule version (docs/needs.md, "Finding people who never applied")."""
     from cityops.cli.main import _database_url, _settings, fail
-    from cityops.needs_rules import ALL, BY_ID, run_rules
+    from cityops.needs.rules import ALL, BY_ID, run_rules
 
     unknown = [r for r in rule_ids if r not in BY_ID]
     if unknown:

@@ -19,7 +19,7 @@ import click
 import numpy as np
 import psycopg
 
-from cityops import db
+from cityops.platform import db
 
 COPY_ASSESSMENTS = (
     "COPY needs_assessments (household_id, at, indicator_set_version, score_num, score_den,"
@@ -76,7 +76,7 @@ def score_households(conn: psycopg.Connection[Any], *, high: float = 0.7, low: f
     store a new assessment for each whose result changed since its latest one (or that has
     none), so the history holds changes, not a copy per run; ``say`` gets progress lines.
     Raises NothingToScore."""
-    from cityops.needs_indicators import load_indicator_set
+    from cityops.needs.indicators import load_indicator_set
     from models.needs_af import alkire_foster
     from models.needs_model import labels_from_decisions, second_look, train
 

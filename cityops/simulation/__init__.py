@@ -1,4 +1,4 @@
-"""Building blocks of the district simulator (the runner is :mod:`cityops.simulator`).
+"""Building blocks of the district simulator (the runner is :mod:`cityops.simulation.simulator`).
 
 ``clock``          simulated time (catch-up from a past start, then real time)
 ``seeding``        reproducible randomness keyed by seed, device and time

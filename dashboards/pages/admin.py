@@ -2,8 +2,8 @@
 
 Device health: counts by kind, then the devices with a problem, worst first (silent beyond their
 reporting interval, sending only rejected payloads, offline, low battery), each with a sentence
-from :mod:`cityops.device_health`, and unregistered ids that sent messages. Dead letters: counts
-by rejection code and by reason, and the latest. Refreshes every 30 seconds. Admin only.
+from :mod:`cityops.sensing.device_health`, and unregistered ids that sent messages. Dead letters:
+counts by rejection code and by reason, and the latest. Refreshes every 30 seconds. Admin only.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from cityops import device_health, queries
+from cityops.sensing import device_health
+from cityops.views import queries
 from dashboards.auth import ROLE_NAMES, require_role
 from dashboards.components import KIND_NAMES, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page

@@ -17,7 +17,9 @@ from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import households, queries, users
+from cityops.platform import users
+from cityops.sensing import away as households
+from cityops.views import queries
 from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
 from dashboards.context import AppContext, Page

@@ -4,7 +4,7 @@ The list shows the flood events of the last year, newest first. A report (by the
 id of its first alert, or by any ISO 8601 time inside it) gives the timeline (first alert, levels
 crossed, peaks, cases opened / dispatched / signed for / handled, alerts resolved), the peak level
 of each gauge, and the event's cases with their response times from dispatch to signed for and
-to handled (median and maximum). Data from :mod:`cityops.flood_season`.
+to handled (median and maximum). Data from :mod:`cityops.flood.season`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from dash import Dash, dcc, html
 from dash.development.base_component import Component
 
-from cityops import flood_season
+from cityops.flood import season
 from dashboards.auth import require_role
 from dashboards.components import STATUS_LABELS, badge, fmt_duration, header, table
 from dashboards.context import AppContext, Page
@@ -141,13 +141,13 @@ def layout(ctx: AppContext, key: str | None = None) -> Component:
     tz = ctx.tz
     with ctx.pool.connection() as conn:
         if key is None:
-            events = flood_season.flood_events(conn, now - timedelta(days=LIST_DAYS), now)
+            events = season.flood_events(conn, now - timedelta(days=LIST_DAYS), now)
             body: list[Component] = [
                 html.Section([html.H2(f"Flood events of the last {LIST_DAYS} days"),
                               list_view(events, tz)], className="panel")]
             title = "Flood events"
         else:
-            event = flood_season.flood_event(conn, key, now)
+            event = season.flood_event(conn, key, now)
             if event is None:
                 body = [html.Section([html.P(f"There is no flood event {key}."),
                                       dcc.Link("All flood events", href="/flood")],

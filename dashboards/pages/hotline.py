@@ -1,7 +1,7 @@
 """12345 hotline ``/hotline``: the operator's form during a call, their recent calls, and the
 callbacks (closed cases to rate with the caller, bad reviews and their follow-up).
 
-The form files the case through :func:`cityops.intake.file_case` (source ``hotline``, the call
+The form files the case through :func:`cityops.cases.intake.file_case` (source ``hotline``, the call
 type, the operator as actor): the answer shows the case number and its deadline, or the case it
 was linked to as a duplicate; a consultation answered on the call is closed at once with the
 answer as its note. Every invalid field gets its own message beside it and nothing typed is lost.
@@ -22,14 +22,14 @@ from typing import Any
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 
-from cityops import hotline, ratings
-from cityops.case_clock import CaseClock
-from cityops.categories import Catalogue
-from cityops.grids import GridIndex
-from cityops.hotline import CALL_TYPE_NAMES
-from cityops.intake import IntakeError, file_case
-from cityops.ratings import RatingError
-from cityops.tickets import CALL_TYPES, Actor, NewCase, TransitionError
+from cityops.cases import hotline, ratings
+from cityops.cases.categories import Catalogue
+from cityops.cases.clock import CaseClock
+from cityops.cases.hotline import CALL_TYPE_NAMES
+from cityops.cases.intake import IntakeError, file_case
+from cityops.cases.ratings import RatingError
+from cityops.cases.tickets import CALL_TYPES, Actor, NewCase, TransitionError
+from cityops.org.grids import GridIndex
 from dashboards.auth import require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page

@@ -1,6 +1,6 @@
 """Civil affairs ``/needs/fairness``: who the needs scoring identifies, who was approved, and how
 well the model's probabilities match past decisions, by the head's age band and sex, hukou and
-disability (``cityops.needs_fairness``; docs/needs.md, "Fairness").
+disability (``cityops.needs.fairness``; docs/needs.md, "Fairness").
 
 Aggregates only, but computed from households' personal data: civil-affairs staff only, and each
 view is written to the audit log in the same transaction as the read. The simulation's hidden
@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 from dash import Dash, dcc, html
 from dash.development.base_component import Component
 
-from cityops import needs_fairness, users
-from cityops.needs_fairness import ATTRIBUTES, MIN_DECIDED, FairnessData, SubgroupFigures
+from cityops.needs import fairness as needs_fairness
+from cityops.needs.fairness import ATTRIBUTES, MIN_DECIDED, FairnessData, SubgroupFigures
+from cityops.platform import users
 from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
 from dashboards.context import AppContext, Page

@@ -5,7 +5,7 @@ Shown: the household (no protected attribute: those are for fairness reporting o
 assessment (the index first, the model as a second opinion), the indicators by dimension, the
 assessment and decision histories, the assistance received and the review tasks. Every view (the
 page, each refresh, the redraw after a decision) is written to the audit log in the same
-transaction as the read; every decision too (:mod:`cityops.needs_household`).
+transaction as the read; every decision too (:mod:`cityops.needs.household`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import needs_household as nh
-from cityops.needs_labels import PROGRAMMES
+from cityops.needs import household as nh
+from cityops.needs.labels import PROGRAMMES
 from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
 from dashboards.context import AppContext, Page

@@ -1,6 +1,6 @@
 """Civil affairs ``/needs/import``: add or update households and their indicators from a CSV file.
 
-The same import as ``cityops needs import-households`` (cityops/needs_import.py, format in
+The same import as ``cityops needs import-households`` (cityops/needs/imports.py, format in
 docs/needs.md): each bad row is refused with its line and reason, every good row is stored, and a
 summary says how many of each. Civil-affairs staff only; each import is written to the audit log.
 """
@@ -14,8 +14,8 @@ from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import users
-from cityops.needs_import import COLUMNS, REQUIRED, ImportResult, import_upload
+from cityops.needs.imports import COLUMNS, REQUIRED, ImportResult, import_upload
+from cityops.platform import users
 from dashboards.auth import require_role
 from dashboards.components import header, table
 from dashboards.context import AppContext, Page

@@ -20,10 +20,10 @@ import dash
 from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
-from cityops import needs_review, users
-from cityops.needs_indicators import BAND_LABELS, load_indicator_set
-from cityops.needs_labels import DECISIONS, HOUSEHOLD_TYPES
-from cityops.needs_review import (
+from cityops.needs import review as needs_review
+from cityops.needs.indicators import BAND_LABELS, load_indicator_set
+from cityops.needs.labels import DECISIONS, HOUSEHOLD_TYPES
+from cityops.needs.review import (
     LOOK_LABELS,
     FilterError,
     FilterOptions,
@@ -32,6 +32,7 @@ from cityops.needs_review import (
     ReviewPage,
     ReviewRow,
 )
+from cityops.platform import users
 from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
 from dashboards.context import AppContext, Page

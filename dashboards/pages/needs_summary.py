@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from cityops import needs_summary, users
-from cityops.needs_summary import BREAKDOWN_LABELS, Breakdown, DistrictSummary, Figures
+from cityops.needs import summary as needs_summary
+from cityops.needs.summary import BREAKDOWN_LABELS, Breakdown, DistrictSummary, Figures
+from cityops.platform import users
 from dashboards.auth import WebUser, require_role
 from dashboards.components import FOREGROUND, header, table, updated_label
 from dashboards.context import AppContext, Page

@@ -3,7 +3,7 @@
 People the rules found who may be eligible but never applied, with what fired each task in plain
 words; staff mark a task done or dismiss it, always with a note. The list carries names and
 addresses: every view (the page, each filter change or refresh) is written to the audit log in the
-same transaction as the read (``cityops.needs_tasks.view_tasks``), and so is every close.
+same transaction as the read (``cityops.needs.tasks.view_tasks``), and so is every close.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import needs_tasks
-from cityops.needs_rules import BY_ID
-from cityops.needs_tasks import ReviewTask, TaskView
+from cityops.needs import tasks as needs_tasks
+from cityops.needs.rules import BY_ID
+from cityops.needs.tasks import ReviewTask, TaskView
 from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
 from dashboards.context import AppContext, Page

@@ -16,7 +16,8 @@ from dash import Dash, Input, Output, State, callback_context, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops.case_metrics import (
+from cityops.cases.categories import Catalogue, load_categories
+from cityops.cases.metrics import (
     GROUP_NAMES,
     RATES,
     STAGE_NAMES,
@@ -26,7 +27,6 @@ from cityops.case_metrics import (
     case_metrics,
     metrics_csv,
 )
-from cityops.categories import Catalogue, load_categories
 from dashboards.auth import require_role
 from dashboards.components import fmt_duration, header, updated_label
 from dashboards.context import AppContext, Page

@@ -10,9 +10,9 @@ waiting, overdue, followed up, re-rated, appealed, appeal upheld or overturned. 
 - **Appeal**: why the bad review is unfair (required), by operations or the case's grid worker;
 - **Uphold** / **Overturn**: a supervisor or administrator decides a waiting appeal with a note.
 
-The changes go through :mod:`cityops.ratings`; a refusal is shown beside its bad review with the
-reason, and nothing typed in any field is lost (the list is redrawn with what was typed). The
-list's query is :func:`cityops.reviews.bad_reviews`. No caller's name or phone is shown here.
+The changes go through :mod:`cityops.cases.ratings`; a refusal is shown beside its bad review with
+the reason, and nothing typed in any field is lost (the list is redrawn with what was typed). The
+list's query is :func:`cityops.cases.reviews.bad_reviews`. No caller's name or phone is shown here.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import ratings, reviews
-from cityops.ratings import RatingError
-from cityops.reviews import ReviewError
-from cityops.tickets import Actor
+from cityops.cases import ratings, reviews
+from cityops.cases.ratings import RatingError
+from cityops.cases.reviews import ReviewError
+from cityops.cases.tickets import Actor
 from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_left, fmt_time, header, updated_label
 from dashboards.context import AppContext, Page

@@ -2,11 +2,11 @@
 timeline (kind, who in which role, the change, the note, the photos), with what the signed-in user
 may do (docs/web.md):
 
-- a button for each move :func:`cityops.tickets.allowed_next` gives the user's role from the
+- a button for each move :func:`cityops.cases.tickets.allowed_next` gives the user's role from the
   case's state, with the note field (required where the rule says so);
 - operations decide a postponement the worker asked for (approve or refuse, with the note);
 - operations dispatch by hand a registered or returned case that has no worker, choosing a worker
-  of the case's cell (:func:`cityops.dispatch.dispatch_to`).
+  of the case's cell (:func:`cityops.cases.assignment.dispatch_to`).
 
 Operations, admin, supervisors and the hotline open any case; a grid worker only one assigned to
 them. No reporter's personal details are shown here.
@@ -25,9 +25,11 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 from werkzeug.exceptions import Forbidden
 
-from cityops import dispatch, queries, tickets
-from cityops.case_clock import CaseClock
-from cityops.tickets import TRANSITIONS, Actor, TransitionError, allowed_next
+from cityops.cases import assignment as dispatch
+from cityops.cases import tickets
+from cityops.cases.clock import CaseClock
+from cityops.cases.tickets import TRANSITIONS, Actor, TransitionError, allowed_next
+from cityops.views import queries
 from dashboards.auth import WebUser, require_role
 from dashboards.components import (
     ACTION_LABELS,

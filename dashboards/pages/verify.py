@@ -18,9 +18,9 @@ from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import verification
-from cityops.grids import level_of
-from cityops.verification import VerificationError
+from cityops.cases import verification
+from cityops.cases.verification import VerificationError
+from cityops.org.grids import level_of
 from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_left, fmt_time, header, updated_label
 from dashboards.context import AppContext, Page

@@ -15,7 +15,7 @@ from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import queries
+from cityops.views import queries
 from dashboards import flood_view
 from dashboards.auth import require_role
 from dashboards.components import (

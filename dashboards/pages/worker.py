@@ -10,9 +10,9 @@ Three views behind big tabs, and one case at a time:
   for more time.
 - **My cell**: the open cases of the worker's own cell that are someone else's (read-only).
 - **Report a problem** (patrol): category, place (tap the map or use the phone's position),
-  photo, note, "fixed on the spot"; filed through :func:`cityops.intake.file_case`.
+  photo, note, "fixed on the spot"; filed through :func:`cityops.cases.intake.file_case`.
 
-What a worker may see and do is decided by :mod:`cityops.worker_cases` (their own and their
+What a worker may see and do is decided by :mod:`cityops.cases.worker` (their own and their
 cell's cases only); every callback checks the role and passes the worker's id down.
 
 Light on a slow connection: no library beyond Dash's own bundles; the maps and the water chart are
@@ -32,11 +32,14 @@ from dash import ALL, MATCH, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops import households, intake, queries, worker_cases
-from cityops.case_clock import CaseClock
-from cityops.case_photos import Photo
-from cityops.grids import GridIndex, load_grid_index
-from cityops.tickets import Actor, NewCase, TransitionError
+from cityops.cases import intake
+from cityops.cases import worker as worker_cases
+from cityops.cases.clock import CaseClock
+from cityops.cases.photos import Photo
+from cityops.cases.tickets import Actor, NewCase, TransitionError
+from cityops.org.grids import GridIndex, load_grid_index
+from cityops.sensing import away as households
+from cityops.views import queries
 from dashboards import photos, svgmap
 from dashboards.auth import WebUser, require_role
 from dashboards.components import (
