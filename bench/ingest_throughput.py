@@ -74,6 +74,7 @@ from bench import DEFAULT_ADMIN_URL, progress, scratch_database, scratch_directo
 from cityops.app.wiring import load_grid_index, make_evaluator
 from cityops.org.grids import Cell, district_code
 from cityops.platform import db, embedded
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.sensing.detection import DetectionPipeline
@@ -518,9 +519,10 @@ def run_latency(url: str, broker: embedded.EmbeddedBroker, args: argparse.Namesp
     progress(f"latency: {messages:,} messages at {args.latency_rate:,.0f} msgs/s through ingest"
              " and detection")
     with ExitStack() as stack:
-        pool = db.make_pool(url, max_size=4)
-        stack.callback(pool.close)
-        pipeline = TimedPipeline(pool, settings, load_grid_index(pool), make_evaluator(settings))
+        database = Database.open(url, max_size=4)
+        stack.callback(database.close)
+        pipeline = TimedPipeline(database, settings, load_grid_index(database),
+                                 make_evaluator(settings))
         pipeline.start()
         stack.callback(pipeline.stop)
         service = IngestService(

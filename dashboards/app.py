@@ -1,6 +1,6 @@
 """The CityOps web app: Dash on Flask, one router over the pages, stateless behind any WSGI server.
 
-``create_app(pool, settings)`` returns the ``dash.Dash`` app; ``app.server`` is the Flask app to
+``create_app(db, settings)`` returns the ``dash.Dash`` app; ``app.server`` is the Flask app to
 hand to a WSGI server, ``app.run(host, port)`` serves it for development. Sessions live in a
 signed cookie (``settings.secret_key``), so any number of processes can serve the same users.
 
@@ -15,14 +15,16 @@ from pathlib import Path
 
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from flask_compress import Compress
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from cityops.cases.intake import IntakeDesk
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from dashboards import auth, needs_export, open311, photo_route
 from dashboards.components import message_view
-from dashboards.context import AppContext, Page, Pool, resolve
+from dashboards.context import EXTENSION, AppContext, Callbacks, Page, context, resolve
 from dashboards.pages import (
     admin,
     civil,
@@ -41,6 +43,7 @@ from dashboards.pages import (
     wall,
     worker,
 )
+from dashboards.users import signed_in
 
 PAGES: tuple[Page, ...] = (
     wall.PAGE,
@@ -76,8 +79,27 @@ def _content_security_policy(app: Dash) -> str:
     )
 
 
-def create_app(pool: Pool, settings: Settings) -> Dash:
-    """Build the web app on a connection pool with dict rows (``cityops.platform.db.make_pool``).
+callbacks = Callbacks()
+
+
+@callbacks(Output("page", "children"), Input("url", "pathname"))
+def route(pathname: str | None) -> Component:
+    """Draw the page the address names (each layout checks the user's role again)."""
+    user = signed_in()
+    if user is None:
+        raise Unauthorized("sign in first")
+    match = resolve(PAGES, pathname or "/")
+    if match is None:
+        return message_view("Page not found", f"There is no page {pathname}.", user)
+    page, params = match
+    try:
+        return page.layout(context(), **params)
+    except Forbidden:
+        return message_view("Not allowed", "This page is not for your role.", user)
+
+
+def create_app(db: Database, settings: Settings) -> Dash:
+    """Build the web app on the CityOps database (pages call ``cityops`` services with it).
 
     Raises ValueError when ``settings.secret_key`` is not set: sessions must survive a restart
     and be shared by every process serving the app.
@@ -92,11 +114,12 @@ def create_app(pool: Pool, settings: Settings) -> Dash:
     )
     # gzip/brotli for text: the Dash bundles shrink about 4x, which matters on a worker's phone
     Compress(server)
-    ctx = AppContext(pool=pool, settings=settings)
-    auth.install(server, ctx, PAGES)
-    server.register_blueprint(open311.blueprint(ctx))
-    server.register_blueprint(photo_route.blueprint(ctx))
-    server.register_blueprint(needs_export.blueprint(ctx))
+    server.extensions[EXTENSION] = AppContext(db=db, settings=settings,
+                                              desk=IntakeDesk(db, settings))
+    auth.install(server, PAGES)
+    server.register_blueprint(open311.blueprint)
+    server.register_blueprint(photo_route.blueprint)
+    server.register_blueprint(needs_export.blueprint)
     app = Dash(
         "dashboards",
         server=server,
@@ -107,31 +130,21 @@ def create_app(pool: Pool, settings: Settings) -> Dash:
         serve_locally=True,
     )
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
-
-    @app.callback(Output("page", "children"), Input("url", "pathname"))
-    def route(pathname: str | None) -> Component:
-        user = auth.signed_in()
-        if user is None:
-            raise Unauthorized("sign in first")
-        match = resolve(PAGES, pathname or "/")
-        if match is None:
-            return message_view("Page not found", f"There is no page {pathname}.", user)
-        page, params = match
-        try:
-            return page.layout(ctx, **params)
-        except Forbidden:
-            return message_view("Not allowed", "This page is not for your role.", user)
-
+    attached = [callbacks]
     for page in PAGES:
-        page.register(app, ctx)
+        attached += [c for c in page.callbacks if c not in attached]
+    for declared in attached:
+        declared.attach(app)
 
-    policy = _content_security_policy(app)
-
-    @server.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", policy)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    server.config["CONTENT_SECURITY_POLICY"] = _content_security_policy(app)
+    server.after_request(security_headers)
     return app
+
+
+def security_headers(response: Response) -> Response:
+    """Every answer: only this server's scripts, styles and images; no sniffing or referrers."""
+    policy = current_app.config["CONTENT_SECURITY_POLICY"]
+    response.headers.setdefault("Content-Security-Policy", policy)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -18,6 +18,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 from shapely.geometry import shape
 
+from cityops.platform.text import duration_text
 from dashboards.auth import ROLE_NAMES, WebUser
 
 BACKGROUND = "#0b1322"
@@ -87,26 +88,14 @@ def updated_label(now: datetime, tz: ZoneInfo, verb: str = "Updated") -> str:
     return f"{verb} {fmt_time(now, tz, now, seconds=True)}"
 
 
-def fmt_duration(seconds: float) -> str:
-    """A duration for people: '7 min', '2 h 05 min', '3 d 4 h'."""
-    minutes = int(abs(seconds) // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
 def fmt_left(deadline: datetime | None, now: datetime) -> str:
     """Time left until a deadline, or how long it is overdue."""
     if deadline is None:
         return "—"
     left = (deadline - now).total_seconds()
     if left >= 0:
-        return f"{fmt_duration(left)} left"
-    return f"overdue {fmt_duration(left)}"
+        return f"{duration_text(left)} left"
+    return f"overdue {duration_text(left)}"
 
 
 def badge(text: str, kind: str) -> html.Span:

@@ -1,4 +1,14 @@
-"""What every page and callback needs: the connection pool, the settings and the clock."""
+"""What every page, callback and route needs, and how pages declare themselves.
+
+:class:`AppContext` holds the :class:`~cityops.platform.database.Database` (which pages hand to
+``cityops`` service functions and never open themselves), the settings and the clock; the router
+passes it to each page's layout, and callbacks and routes find it with :func:`context`.
+
+Callbacks are module-level functions of their page module, declared with the module's
+:class:`Callbacks` (``@callbacks(Output(...), Input(...))``, Dash's decorator style) and attached
+to each app built: one process may build several apps (the tests do), which Dash's global
+``dash.callback`` registry does not allow.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +16,30 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import psycopg
 from dash import Dash
-from psycopg_pool import ConnectionPool
+from dash.development.base_component import Component
+from flask import current_app
 
+from cityops.cases.intake import IntakeDesk
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
+from dashboards.users import WebUser
 
-if TYPE_CHECKING:
-    from dash.development.base_component import Component
-
-    from dashboards.auth import WebUser
-
-Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
+EXTENSION = "cityops"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
 class AppContext:
     """Shared, read-only state of one web app (it keeps nothing between requests)."""
 
-    pool: Pool
+    db: Database
     settings: Settings
+    desk: IntakeDesk  # files cases from people; its ``clock`` has the categories and calendar
 
     @property
     def tz(self) -> ZoneInfo:
@@ -47,6 +57,37 @@ class AppContext:
         return datetime.now(UTC)
 
 
+def context() -> AppContext:
+    """The context of the app serving this request (inside a callback or a route)."""
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+class Callbacks:
+    """The callbacks of one module, kept until an app attaches them."""
+
+    def __init__(self) -> None:
+        self._declared: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._browser: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __call__(self, *dependencies: Any, **options: Any) -> Callable[[F], F]:
+        """Declare the decorated function a callback (the arguments of ``Dash.callback``)."""
+        def declare(function: F) -> F:
+            self._declared.append((function, dependencies, options))
+            return function
+        return declare
+
+    def in_browser(self, script: str, *dependencies: Any, **options: Any) -> None:
+        """Declare a callback that runs in the browser (``Dash.clientside_callback``)."""
+        self._browser.append((script, dependencies, options))
+
+    def attach(self, app: Dash) -> None:
+        """Register every declared callback with ``app``."""
+        for function, dependencies, options in self._declared:
+            app.callback(*dependencies, **options)(function)
+        for script, dependencies, options in self._browser:
+            app.clientside_callback(script, *dependencies, **options)
+
+
 @dataclass(frozen=True)
 class Page:
     """A page of the app: its path, who may open it, how it is drawn and its callbacks.
@@ -58,7 +99,7 @@ class Page:
     pattern: str
     roles: tuple[str, ...]
     layout: Callable[..., Component]
-    register: Callable[[Dash, AppContext], None]
+    callbacks: tuple[Callbacks, ...] = ()
     may_open: Callable[..., bool] | None = None
     regex: re.Pattern[str] = field(init=False)
 

@@ -1,6 +1,6 @@
 """The wall's flood view and the key-sites layer of its map (docs/web.md, "Wall screen").
 
-While a flood event is going on (an unresolved flood alert: ``season.current_flood``) the
+While a flood event is going on (an unresolved flood alert: ``events.current_flood``) the
 wall's right-hand side shows the flood instead of the alert feed and the ticket board: a banner
 with how long and how deep, the flooding gauges with depth, level and the cameras within 300 m,
 the open flood cases with their state and worker, and the crews on duty in the flooding streets.
@@ -20,15 +20,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
+from dash import Input, Output, Patch, State, dcc, html, no_update
 from dash.development.base_component import Component
 
-from cityops.flood import season
-from cityops.sensing.cameras import EARTH_RADIUS_M, NEARBY_M
-from cityops.views import queries
-from dashboards.auth import require_role
-from dashboards.components import SEVERITY_COLOURS, badge, fmt_duration, fmt_time
-from dashboards.context import AppContext
+from cityops.org.geo import degrees_around
+from cityops.platform.text import duration_text
+from cityops.sensing.cameras import NEARBY_M
+from cityops.views.wall import read_flood
+from dashboards.components import SEVERITY_COLOURS, badge, fmt_time
+from dashboards.context import Callbacks, context
+from dashboards.users import require_role
 
 ROLES = ("operations", "admin")
 GAUGE_ROWS = 3
@@ -45,26 +46,11 @@ LEGEND = (("Shelter", "shelter"), ("Supply depot", "depot"),
           ("Underpass, low road, basement", "underpass"))
 
 
-def state(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    """What the wall needs for the flood view and the key-sites layer."""
-    return {"sites": season.key_sites(conn), **_live(conn, now, tz)}
-
-
-def _live(conn: Any, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    flood = season.current_flood(conn, now, tz)
-    # a low flood_depth alert (a river's action stage) is not part of the flood: listed with
-    # the other alerts
-    others = ([a for a in queries.open_alerts(conn, limit=100)
-               if a["kind"] != "flood_depth" or a["severity"] == "low"] if flood else [])
-    return {"flood": flood, "others": others}
-
-
 # --- the map ----------------------------------------------------------------------------------
 
 def _ring(lon: float, lat: float, radius_m: float, points: int = 48) -> tuple[list[float],
                                                                               list[float]]:
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    dlon, dlat = degrees_around(lat, radius_m)
     angles = [2 * math.pi * i / points for i in range(points + 1)]
     return ([round(lon + dlon * math.cos(a), 6) for a in angles],
             [round(lat + dlat * math.sin(a), 6) for a in angles])
@@ -231,7 +217,7 @@ def side_children(flood: Mapping[str, Any] | None, tz: ZoneInfo, now: datetime,
     banner = html.Div(
         [html.Span("FLOOD", className="flood-word"),
          html.Span([f"since {fmt_time(flood['start'], tz, now)}",
-                    html.Span(f" ({fmt_duration((now - flood['start']).total_seconds())})",
+                    html.Span(f" ({duration_text((now - flood['start']).total_seconds())})",
                               className="muted")]),
          html.Span(f"{len(flooding)} gauge{'s' if len(flooding) != 1 else ''} flooding"
                    + (f", {drained} drained" if drained else "")),
@@ -286,33 +272,33 @@ def stores(trace_index: int | None) -> dcc.Store:
     return dcc.Store(id="flood-traces", data=trace_index)
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """The flood view's refresh, on the wall's own tick."""
+callbacks = Callbacks()
 
-    @app.callback(
-        Output("flood-side", "children"),
-        Output("flood-side", "style"),
-        Output("wall-side", "style"),
-        Output("wall-map-title", "children"),
-        Output("wall-map", "figure", allow_duplicate=True),
-        Input("wall-tick", "n_intervals"),
-        State("flood-traces", "data"),
-        prevent_initial_call=True,
-    )
-    def refresh(_tick: int | None, trace_index: int | None) -> tuple[Any, ...]:
-        require_role(*ROLES)
-        now = ctx.now()
-        with ctx.pool.connection() as conn:
-            view = _live(conn, now, ctx.tz)
-        flood = view["flood"]
-        figure: Any = no_update
-        if trace_index is not None:
-            rings, cameras = flood_layers(flood)
-            figure = Patch()
-            for key, value in rings.items():
-                figure["data"][trace_index][key] = value
-            for key, value in cameras.items():
-                figure["data"][trace_index + 1][key] = value
-        return (side_children(flood, ctx.tz, now, view["others"]), {} if flood else HIDDEN,
-                normal_style(view),
-                map_title(flood), figure)
+
+@callbacks(
+    Output("flood-side", "children"),
+    Output("flood-side", "style"),
+    Output("wall-side", "style"),
+    Output("wall-map-title", "children"),
+    Output("wall-map", "figure", allow_duplicate=True),
+    Input("wall-tick", "n_intervals"),
+    State("flood-traces", "data"),
+    prevent_initial_call=True,
+)
+def refresh(_tick: int | None, trace_index: int | None) -> tuple[Any, ...]:
+    """The flood view's refresh, on the wall's own tick."""
+    require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    view = read_flood(ctx.db, now, ctx.tz)
+    flood = view["flood"]
+    figure: Any = no_update
+    if trace_index is not None:
+        rings, cameras = flood_layers(flood)
+        figure = Patch()
+        for key, value in rings.items():
+            figure["data"][trace_index][key] = value
+        for key, value in cameras.items():
+            figure["data"][trace_index + 1][key] = value
+    return (side_children(flood, ctx.tz, now, view["others"]), {} if flood else HIDDEN,
+            normal_style(view), map_title(flood), figure)

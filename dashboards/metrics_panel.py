@@ -2,8 +2,8 @@
 hours), their closure rate, on-time handling rate, satisfaction rate and count, each rate with its
 numerator / denominator. It refreshes itself every minute (the figures move slowly).
 
-The wall inserts :func:`wall_metrics_panel` in its layout and calls :func:`register_wall_metrics`
-once; the definitions are those of :mod:`cityops.cases.metrics` (docs/cases.md, "Metrics"), the
+The wall inserts :func:`wall_metrics_panel` in its layout and attaches :data:`callbacks`; the
+definitions are those of :mod:`cityops.cases.metrics` (docs/cases.md, "Metrics"), the
 same as the report page's. Styles: assets/metrics.css.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from dash import Dash, Input, Output, dcc, html
+from dash import Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from cityops.cases.metrics import MetricsRow, Rate, case_metrics
-from dashboards.auth import require_role
-from dashboards.context import AppContext
+from cityops.cases.metrics import MetricsRow, Rate, read_metrics
+from dashboards.context import AppContext, Callbacks, context
+from dashboards.users import require_role
 
 PANEL_ID = "wall-metrics"
 REFRESH_MS = 60_000
@@ -26,8 +26,7 @@ ROLES = ("operations", "admin")
 
 def read(ctx: AppContext, now: datetime) -> MetricsRow:
     """The metrics of every case reported in the last :data:`DAYS` days."""
-    with ctx.pool.connection() as conn:
-        return case_metrics(conn, start=now - timedelta(days=DAYS), end=now, group_by="all")[0]
+    return read_metrics(ctx.db, start=now - timedelta(days=DAYS), end=now, group_by="all")[1]
 
 
 def _rate(label: str, rate: Rate, ident: str) -> html.Div:
@@ -61,14 +60,16 @@ def wall_metrics_panel(ctx: AppContext, now: datetime) -> Component:
     )
 
 
-def register_wall_metrics(app: Dash, ctx: AppContext, roles: tuple[str, ...] = ROLES) -> None:
-    """The strip's refresh (call once, from the wall's ``register``)."""
+callbacks = Callbacks()
 
-    @app.callback(
-        Output(PANEL_ID, "children"),
-        Input(f"{PANEL_ID}-tick", "n_intervals"),
-        prevent_initial_call=True,
-    )
-    def refresh(_tick: int | None) -> list[Component]:
-        require_role(*roles)
-        return strip(read(ctx, ctx.now()))
+
+@callbacks(
+    Output(PANEL_ID, "children"),
+    Input(f"{PANEL_ID}-tick", "n_intervals"),
+    prevent_initial_call=True,
+)
+def refresh(_tick: int | None) -> list[Component]:
+    """The strip's own refresh."""
+    require_role(*ROLES)
+    ctx = context()
+    return strip(read(ctx, ctx.now()))

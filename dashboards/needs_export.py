@@ -20,9 +20,8 @@ from openpyxl.cell import WriteOnlyCell
 
 from cityops.needs import review as needs_review
 from cityops.needs.review import EXPORT_COLUMNS, FilterError, ReviewFilters, ReviewRow
-from cityops.platform import users
-from dashboards.auth import signed_in
-from dashboards.context import AppContext
+from dashboards.context import context
+from dashboards.users import signed_in
 
 ROLES = ("civil_affairs",)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -59,34 +58,29 @@ def xlsx_bytes(rows: Sequence[ReviewRow]) -> bytes:
     return out.getvalue()
 
 
-def blueprint(ctx: AppContext) -> Blueprint:
-    """The /needs/export.csv and /needs/export.xlsx routes."""
-    bp = Blueprint("needs_export", __name__)
+blueprint = Blueprint("needs_export", __name__)
 
-    @bp.get("/needs/export.<fmt>")
-    def export(fmt: str) -> Response:
-        if fmt not in TYPES:
-            return Response("exports are .csv or .xlsx", 404, mimetype="text/plain")
-        user = signed_in()
-        if user is None:
-            return Response("sign in first", 401, mimetype="text/plain")
-        if user.role not in ROLES:
-            return Response("this export is not for your role", 403, mimetype="text/plain")
-        try:
-            filters = ReviewFilters.from_query(request.args)
-        except FilterError as exc:
-            return Response(f"Not exported: {exc}. Use the export links of the /needs page.",
-                            400, mimetype="text/plain")
-        with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
-            rows = needs_review.export_rows(conn, filters)
-            users.audit(conn, user.username, "export", "needs.review_list",
-                        needs_review.audit_details(filters, rows, format=fmt))
-        body = csv_bytes(rows) if fmt == "csv" else xlsx_bytes(rows)
-        day = ctx.now().astimezone(ctx.tz).date().isoformat()
-        response = Response(body, mimetype=TYPES[fmt])
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="needs-review-{day}.{fmt}"')
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
 
-    return bp
+@blueprint.get("/needs/export.<fmt>")
+def export(fmt: str) -> Response:
+    """The export file, the export audited with its filters and households."""
+    if fmt not in TYPES:
+        return Response("exports are .csv or .xlsx", 404, mimetype="text/plain")
+    user = signed_in()
+    if user is None:
+        return Response("sign in first", 401, mimetype="text/plain")
+    if user.role not in ROLES:
+        return Response("this export is not for your role", 403, mimetype="text/plain")
+    try:
+        filters = ReviewFilters.from_query(request.args)
+    except FilterError as exc:
+        return Response(f"Not exported: {exc}. Use the export links of the /needs page.",
+                        400, mimetype="text/plain")
+    ctx = context()
+    rows = needs_review.export_for(ctx.db, user.username, filters, fmt)
+    body = csv_bytes(rows) if fmt == "csv" else xlsx_bytes(rows)
+    day = ctx.now().astimezone(ctx.tz).date().isoformat()
+    response = Response(body, mimetype=TYPES[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="needs-review-{day}.{fmt}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,18 +43,15 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from cityops.cases import public as public_cases
-from cityops.cases.clock import CaseClock
-from cityops.cases.intake import IntakeError, file_case
+from cityops.cases.intake import IntakeError
 from cityops.cases.photos import OPEN311_UPLOADER, Photo, check_photo, strip_metadata
 from cityops.cases.tickets import Actor, NewCase
-from cityops.org.grids import GridIndex, load_grid_index
-from dashboards.context import AppContext
+from dashboards.context import AppContext, context
 
 PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 ACTOR = Actor(OPEN311_UPLOADER, "system")
 MAX_BODY = 6 * 1024 * 1024  # a 5 MB photo and the text fields
-INDEX_MAX_AGE_S = 300.0
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # NewCase field -> the Open311 field a person fixes
 FIELD_NAMES = {"category": "service_code", "lon": "long", "lat": "lat", "photos": "media",
@@ -99,23 +94,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class Open311:
-    """The state the routes share: the app context, the case clock (categories, calendar) and the
-    grid index (loaded from the database on first use, reloaded every 5 minutes)."""
+    """What the routes share: the app's context, whose intake desk has the categories and files
+    the requests."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.clock = CaseClock.from_settings(ctx.settings)
-        self._index: GridIndex | None = None
-        self._index_at = 0.0
-        self._lock = threading.Lock()
-
-    def index(self) -> GridIndex:
-        with self._lock:
-            if self._index is None or time.monotonic() - self._index_at > INDEX_MAX_AGE_S:
-                with self.ctx.pool.connection() as conn:
-                    self._index = load_grid_index(conn)
-                self._index_at = time.monotonic()
-            return self._index
+        self.clock = ctx.desk.clock
 
     # -- services -------------------------------------------------------------------------------
 
@@ -303,111 +287,131 @@ class Open311:
         return value if value.tzinfo else value.replace(tzinfo=self.ctx.tz)
 
 
-def blueprint(ctx: AppContext) -> Blueprint:
-    """The Open311 routes under ``/open311/v2``."""
-    api = Open311(ctx)
-    bp = Blueprint("open311", __name__, url_prefix=PREFIX)
+blueprint = Blueprint("open311", __name__, url_prefix=PREFIX)
 
-    def base() -> str:
-        return request.url_root.rstrip("/")
 
-    @bp.before_request
-    def limit_body() -> None:
-        request.max_content_length = MAX_BODY
+def _api() -> Open311:
+    return Open311(context())
 
-    @bp.errorhandler(Problems)
-    def problems(exc: Problems) -> Response:
-        return _errors(exc.code, exc.descriptions)
 
-    @bp.errorhandler(RequestEntityTooLarge)
-    def too_large(_exc: RequestEntityTooLarge) -> Response:
-        return _errors(413, ["media: the request is larger than 6 MB; a photo may be at most"
-                             " 5 MB"])
+def _base() -> str:
+    return request.url_root.rstrip("/")
 
-    @bp.get("/discovery.json")
-    def discovery() -> Response:
-        return jsonify({
+
+@blueprint.before_request
+def limit_body() -> None:
+    """A request's body may be a 5 MB photo and its text fields, no more."""
+    request.max_content_length = MAX_BODY
+
+
+@blueprint.errorhandler(Problems)
+def problems(exc: Problems) -> Response:
+    """Open311's error list."""
+    return _errors(exc.code, exc.descriptions)
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def too_large(_exc: RequestEntityTooLarge) -> Response:
+    """A body over 6 MB, as Open311's error list."""
+    return _errors(413, ["media: the request is larger than 6 MB; a photo may be at most 5 MB"])
+
+
+@blueprint.get("/discovery.json")
+def discovery() -> Response:
+    """Where the API is and what it speaks."""
+    ctx = context()
+    return jsonify({
+        "changeset": _iso(datetime(2026, 11, 22, tzinfo=UTC)),
+        "contact": "the district operations centre (12345)",
+        "key_service": "ask the operations centre for an api_key" if
+        ctx.settings.open311_api_keys else "no api_key needed",
+        "endpoints": [{
+            "specification": SPEC, "url": f"{_base()}{PREFIX}",
             "changeset": _iso(datetime(2026, 11, 22, tzinfo=UTC)),
-            "contact": "the district operations centre (12345)",
-            "key_service": "ask the operations centre for an api_key" if
-            ctx.settings.open311_api_keys else "no api_key needed",
-            "endpoints": [{
-                "specification": SPEC, "url": f"{base()}{PREFIX}",
-                "changeset": _iso(datetime(2026, 11, 22, tzinfo=UTC)),
-                "type": "production", "formats": ["application/json"],
-            }],
-        })
+            "type": "production", "formats": ["application/json"],
+        }],
+    })
 
-    @bp.get("/services.json")
-    def services() -> Response:
-        return jsonify(api.services())
 
-    @bp.get("/services/<code>.json")
-    def service(code: str) -> Response:
-        return jsonify({"service_code": api.service_code(code), "attributes": []})
+@blueprint.get("/services.json")
+def services() -> Response:
+    """The services citizens may report."""
+    return jsonify(_api().services())
 
-    @bp.post("/requests.json")
-    def create() -> Response:
-        api.check_api_key(request.form)
-        case, photos = api.parse_request()
-        index = api.index()
-        try:
-            with ctx.pool.connection() as conn:
-                intake = file_case(conn, case, ACTOR, settings=ctx.settings, index=index,
-                                   clock=api.clock, photos=photos, now=ctx.now())
-                original = (public_cases.get_request(conn, intake.duplicate_of)
-                            if intake.duplicate_of is not None else None)
-                published = public_cases.get_request(conn, intake.ticket_id) is not None
-        except IntakeError as exc:
-            raise Problems(400, [f"{FIELD_NAMES.get(name, name)}: {reason}"
-                                 for name, reason in exc.problems]) from None
-        if intake.duplicate_of is not None:
-            same = (f"request {intake.duplicate_of}" if original is not None
-                    else "an earlier report")
-            notice = (f"This was already reported as {same}, which is being dealt with: your"
-                      f" request is linked to it and closed as a duplicate.")
-        else:
-            notice = ("Received. The operations centre checks it and sends it to the"
-                      " responsible unit.")
-        if not published:
-            notice += (" Requests of this kind are about a person: their status is not"
-                       " published; call 12345 to ask about it.")
-        response = jsonify([{"service_request_id": str(intake.ticket_id),
-                             "service_notice": notice, "account_id": None}])
-        response.status_code = 201
-        return response
 
-    @bp.get("/requests.json")
-    def requests_() -> Response:
-        filters = api.query()
-        with ctx.pool.connection() as conn:
-            rows = public_cases.list_requests(conn, **filters)
-        return jsonify([api.item(r, base()) for r in rows])
+@blueprint.get("/services/<code>.json")
+def service(code: str) -> Response:
+    """A service's definition (no extra attributes)."""
+    return jsonify({"service_code": _api().service_code(code), "attributes": []})
 
-    @bp.get("/requests/<request_id>.json")
-    def one(request_id: str) -> Response:
-        row = None
-        if request_id.isdigit():
-            with ctx.pool.connection() as conn:
-                row = public_cases.get_request(conn, int(request_id))
-        if row is None:
-            raise Problems(404, [f"service_request_id: there is no request {request_id!r}"])
-        return jsonify([api.item(row, base())])
 
-    @bp.get("/media/<int:photo_id>")
-    def media(photo_id: int) -> Response:
-        with ctx.pool.connection() as conn:
-            photo = public_cases.public_photo(conn, photo_id)
-        if photo is None:
-            raise Problems(404, [f"media: there is no published photo {photo_id}"])
-        response = Response(photo.data, mimetype=photo.content_type)
-        response.headers["Cache-Control"] = "public, max-age=3600"
-        return response
+@blueprint.post("/requests.json")
+def create() -> Response:
+    """File a request; the notice says whether it duplicates an earlier one."""
+    api = _api()
+    api.check_api_key(request.form)
+    case, photos = api.parse_request()
+    ctx = api.ctx
+    try:
+        intake = ctx.desk.file(case, ACTOR, photos=photos, now=ctx.now())
+    except IntakeError as exc:
+        raise Problems(400, [f"{FIELD_NAMES.get(name, name)}: {reason}"
+                             for name, reason in exc.problems]) from None
+    original = (public_cases.read_request(ctx.db, intake.duplicate_of)
+                if intake.duplicate_of is not None else None)
+    published = public_cases.read_request(ctx.db, intake.ticket_id) is not None
+    response = jsonify([{"service_request_id": str(intake.ticket_id),
+                         "service_notice": _notice(intake.duplicate_of, original, published),
+                         "account_id": None}])
+    response.status_code = 201
+    return response
 
-    @bp.route("/<path:rest>", methods=["GET", "POST"])
-    def unknown(rest: str) -> Response:
-        if rest.endswith(".xml"):
-            raise Problems(400, ["format: XML is not offered; use the .json URL"])
-        raise Problems(404, [f"there is no {PREFIX}/{rest}; see {PREFIX}/discovery.json"])
 
-    return bp
+def _notice(duplicate_of: int | None, original: dict[str, Any] | None, published: bool) -> str:
+    if duplicate_of is not None:
+        same = f"request {duplicate_of}" if original is not None else "an earlier report"
+        notice = (f"This was already reported as {same}, which is being dealt with: your"
+                  f" request is linked to it and closed as a duplicate.")
+    else:
+        notice = "Received. The operations centre checks it and sends it to the responsible unit."
+    if not published:
+        notice += (" Requests of this kind are about a person: their status is not published;"
+                   " call 12345 to ask about it.")
+    return notice
+
+
+@blueprint.get("/requests.json")
+def requests_() -> Response:
+    """Published requests by id, or by service, dates and status."""
+    api = _api()
+    rows = public_cases.read_requests(api.ctx.db, **api.query())
+    return jsonify([api.item(r, _base()) for r in rows])
+
+
+@blueprint.get("/requests/<request_id>.json")
+def one(request_id: str) -> Response:
+    """One published request."""
+    api = _api()
+    row = public_cases.read_request(api.ctx.db, int(request_id)) if request_id.isdigit() else None
+    if row is None:
+        raise Problems(404, [f"service_request_id: there is no request {request_id!r}"])
+    return jsonify([api.item(row, _base())])
+
+
+@blueprint.get("/media/<int:photo_id>")
+def media(photo_id: int) -> Response:
+    """The photo a citizen filed with a published request."""
+    photo = public_cases.read_photo(context().db, photo_id)
+    if photo is None:
+        raise Problems(404, [f"media: there is no published photo {photo_id}"])
+    response = Response(photo.data, mimetype=photo.content_type)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@blueprint.route("/<path:rest>", methods=["GET", "POST"])
+def unknown(rest: str) -> Response:
+    """Anything else under the API: Open311's error list."""
+    if rest.endswith(".xml"):
+        raise Problems(400, ["format: XML is not offered; use the .json URL"])
+    raise Problems(404, [f"there is no {PREFIX}/{rest}; see {PREFIX}/discovery.json"])

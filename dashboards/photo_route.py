@@ -10,27 +10,23 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from cityops.cases.photos import photo_access
-from dashboards.auth import signed_in
-from dashboards.context import AppContext
+from dashboards.context import context
+from dashboards.users import signed_in
+
+blueprint = Blueprint("photos", __name__)
 
 
-def blueprint(ctx: AppContext) -> Blueprint:
-    """The /photos/<id> route."""
-    bp = Blueprint("photos", __name__)
-
-    @bp.get("/photos/<int:photo_id>")
-    def photo(photo_id: int) -> Response:
-        user = signed_in()
-        if user is None:
-            return Response("sign in first", 401, mimetype="text/plain")
-        with ctx.pool.connection() as conn:
-            found = photo_access(conn, photo_id, user.role, user.worker_id)
-        if found == "missing":
-            return Response("no such photo", 404, mimetype="text/plain")
-        if isinstance(found, str):
-            return Response("this photo is not for your role", 403, mimetype="text/plain")
-        response = Response(found.data, mimetype=found.content_type)
-        response.headers["Cache-Control"] = "private, max-age=3600"
-        return response
-
-    return bp
+@blueprint.get("/photos/<int:photo_id>")
+def photo(photo_id: int) -> Response:
+    """The photo, if the signed-in user may see it."""
+    user = signed_in()
+    if user is None:
+        return Response("sign in first", 401, mimetype="text/plain")
+    found = photo_access(context().db, photo_id, user.role, user.worker_id)
+    if found == "missing":
+        return Response("no such photo", 404, mimetype="text/plain")
+    if isinstance(found, str):
+        return Response("this photo is not for your role", 403, mimetype="text/plain")
+    response = Response(found.data, mimetype=found.content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
+from cityops.platform.text import duration_text
 from cityops.platform.topics import Topics
 from cityops.sensing.readings import METRICS, Reading
 from ingest import senml
@@ -435,7 +436,7 @@ def _timestamp(raw: Any, received_at: datetime) -> datetime:
     if ts - received_at > MAX_CLOCK_AHEAD:
         raise _Invalid(
             "future_timestamp",
-            f"timestamp {_shown_ts(raw, ts)} is {_duration(ts - received_at)} in the future;"
+            f"timestamp {_shown_ts(raw, ts)} is {duration_text(ts - received_at)} in the future;"
             " check the device clock",
         )
     if ts < EARLIEST_TS:
@@ -458,17 +459,6 @@ def _record_bytes(record: Any, payload: bytes) -> bytes:
         return json.dumps(record).encode()
     except RecursionError:  # nested as deep as the parser allows: keep the whole message
         return payload
-
-
-def _duration(delta: timedelta) -> str:
-    """'2 h 3 min': the two largest non-zero units of a positive duration."""
-    seconds = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2]) or "0 s"
 
 
 def _json_type(value: Any) -> str:

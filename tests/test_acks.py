@@ -13,6 +13,7 @@ from cityops.cases.acks import AckListener, parse_ack
 from cityops.cases.tickets import Actor, NewCase, create_case
 from cityops.platform import db
 from cityops.platform import mqtt as mqtt_helpers
+from cityops.platform.database import Database
 from cityops.platform.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -38,10 +39,10 @@ def setup(db_url: str, mqtt_broker_url: str, topic_prefix: str) -> Iterator[dict
             conn.execute("UPDATE tickets SET status = 'dispatched', worker_id = %s WHERE id = %s",
                          (worker, tid))
             cases[name] = tid
-    pool = db.make_pool(db_url, max_size=2)
+    database = Database.open(db_url, max_size=2)
     tag = uuid.uuid4().hex[:8]
     sent: list[int] = []
-    listener = AckListener(pool, mqtt_broker_url, topics, client_id=f"acks-{tag}",
+    listener = AckListener(database, mqtt_broker_url, topics, client_id=f"acks-{tag}",
                            after_commit=lambda: sent.append(1))
     results: queue.Queue = queue.Queue()
     phone = mqtt_helpers.connect(mqtt_broker_url, f"phone-{tag}")
@@ -54,7 +55,7 @@ def setup(db_url: str, mqtt_broker_url: str, topic_prefix: str) -> Iterator[dict
     listener.stop()
     phone.disconnect()
     phone.loop_stop()
-    pool.close()
+    database.close()
     # the listener's session is persistent: end it so the broker keeps nothing for it
     ended = mqtt_helpers.connect(mqtt_broker_url, f"acks-{tag}")
     ended.disconnect()

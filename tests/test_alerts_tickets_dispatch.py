@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops.cases import assignment as dispatch
-from cityops.cases import tickets
+from cityops.cases import outbox, tickets
 from cityops.cases.clock import CaseClock
 from cityops.cases.tickets import Actor, NewCase, TransitionError
+from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
 from cityops.platform import db, scheduler
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.sensing import alerts
-from cityops.sensing.cameras import distance_m
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
@@ -260,7 +260,7 @@ def test_happy_path_from_dispatch_to_closed(district_db) -> None:
         photo = tickets.add_photo(conn, tid, b"\xff\xd8 jpeg", "image/jpeg", "gw")
         dispatch.change_ticket(conn, tid, "handled", me, TOPICS, "Pumped out, drain cleared",
                                [photo])
-        assert dispatch.worker_tasks(conn, worker) == []  # handled: out of the worker's hands
+        assert outbox.worker_tasks(conn, worker) == []  # handled: out of the worker's hands
         dispatch.change_ticket(conn, tid, "verified", SUPERVISOR, TOPICS)
         assert tickets.allowed_next("verified", "grid_worker") == []  # closing: the centre's
         with pytest.raises(TransitionError, match="a grid_worker cannot move a ticket to closed"):
@@ -378,7 +378,7 @@ def test_nobody_available_leaves_the_case_for_dispatch_by_hand(district_db) -> N
         row = conn.execute("SELECT status, worker_id, ack_due_at FROM tickets").fetchone()
         assert (row["status"], row["worker_id"]) == ("dispatched", worker)
         assert row["ack_due_at"] == DAY + timedelta(hours=1)
-        assert [t["ticket_id"] for t in dispatch.worker_tasks(conn, worker)] == [tid]
+        assert [t["ticket_id"] for t in outbox.worker_tasks(conn, worker)] == [tid]
 
 
 def test_rework_loop_until_verified(district_db) -> None:
@@ -391,7 +391,7 @@ def test_rework_loop_until_verified(district_db) -> None:
         for to, note in (("signed_for", ""), ("in_progress", ""), ("handled", "cleared")):
             dispatch.change_ticket(conn, tid, to, me, TOPICS, note)
         dispatch.change_ticket(conn, tid, "rework", SUPERVISOR, TOPICS, "Still 10 cm of water")
-        assert [t["status"] for t in dispatch.worker_tasks(conn, worker)] == ["rework"]
+        assert [t["status"] for t in outbox.worker_tasks(conn, worker)] == ["rework"]
         with pytest.raises(TransitionError, match="cannot become handled"):
             tickets.transition(conn, tid, "handled", me, "done")
         dispatch.change_ticket(conn, tid, "in_progress", me, TOPICS)
@@ -439,7 +439,7 @@ def test_postponement_is_requested_by_the_worker_and_decided_by_operations(distr
         tickets.decide_postponement(conn, tid, OPS, True)
         row = conn.execute("SELECT status, due_at FROM tickets").fetchone()
         assert (row["status"], row["due_at"]) == ("postponed", later)
-        assert [t["status"] for t in dispatch.worker_tasks(conn, worker)] == ["postponed"]
+        assert [t["status"] for t in outbox.worker_tasks(conn, worker)] == ["postponed"]
         tickets.transition(conn, tid, "handled", me, "Pumped out on Monday")
         notes = [r["note"] for r in conn.execute(
             "SELECT note FROM ticket_events WHERE ticket_id = %s AND kind = 'postponement'"

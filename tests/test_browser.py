@@ -31,6 +31,7 @@ from test_queries import PASSWORD, Scenario, build_scenario
 from werkzeug.serving import make_server
 
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.sensing.alerts import AlertSignal, raise_alert
 from dashboards.app import create_app
@@ -81,8 +82,8 @@ class Live:
 @pytest.fixture
 def live(db_url: str) -> Iterator[Live]:
     scenario = build_scenario(db_url)
-    pool = db.make_pool(db_url, max_size=6, name="web-test")
-    app = create_app(pool, Settings(secret_key="browser-test-key-0123456789abcdef"))
+    database = Database.open(db_url, max_size=6, name="web-test")
+    app = create_app(database, Settings(secret_key="browser-test-key-0123456789abcdef"))
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     proxy = _RecordingProxy()
@@ -93,7 +94,7 @@ def live(db_url: str) -> Iterator[Live]:
         server.shutdown()
         proxy.shutdown()
         proxy.server_close()
-        pool.close()
+        database.close()
 
 
 def _browser(live: Live, width: int, height: int, mobile: bool = False) -> WebDriver:

@@ -9,14 +9,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cityops.app.street_rules import street_rules
+from cityops.cases.intake import IntakeDesk
+from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
-from cityops.sensing.cameras import cameras_within, distance_m
+from cityops.sensing.cameras import cameras_within
 from cityops.sensing.detection import DetectionPipeline
 from cityops.sensing.readings import Reading
 from cityops.simulation.district import DistrictSize, generate_district, load_district
-from cityops.views import queries
+from cityops.views import tickets as tickets_view
 from dashboards.context import AppContext
 from dashboards.pages.ticket import body_view
 
@@ -80,15 +83,14 @@ def test_a_flood_alert_lists_the_cameras_and_the_ticket_shows_them(gauge_with_ca
                         " VALUES (%s, %s, %s, %s)", readings)
         conn.commit()
     settings = Settings()
-    pool = db.make_pool(url, max_size=2, name="cameras-test")
-    pool.open()
+    database = Database.open(url, max_size=2, name="cameras-test")
     try:
-        pipeline = DetectionPipeline(pool, settings, GridIndex(district.cells),
+        pipeline = DetectionPipeline(database, settings, GridIndex(district.cells),
                                      street_rules(settings))
         pipeline.process(readings[:9])  # 160 mm: the alert opens
         pipeline.process(readings)  # 280 mm: a repeat keeps the list
         assert pipeline.stats.alerts_opened == 1 and pipeline.stats.alerts_repeated == 1
-        with pool.connection() as conn:
+        with database.session() as conn:
             alert = conn.execute("SELECT id, severity, details FROM alerts"
                                  " WHERE source_id = %s AND kind = 'flood_depth'",
                                  (gauge["id"],)).fetchone()
@@ -97,14 +99,16 @@ def test_a_flood_alert_lists_the_cameras_and_the_ticket_shows_them(gauge_with_ca
                 "CAM-N100", "CAM-E250", "CAM-NE295"]
             ticket_id = conn.execute("SELECT id FROM tickets WHERE alert_id = %s",
                                      (alert["id"],)).fetchone()["id"]
-            shown = queries.ticket_cameras(conn, ticket_id)
+            shown = tickets_view.ticket_cameras(conn, ticket_id)
             now = datetime.now(UTC)
-            ticket = queries.ticket_detail(conn, ticket_id, now)
+        ticket = tickets_view.read_ticket(database, ticket_id, now, settings.tz)
+        assert ticket is not None and ticket["cameras"] == shown
         assert shown[0] == {"id": "CAM-N100", "label": "Camera CAM-N100", "distance_m": 100,
                             "stream_url": "rtsp://cams.local/CAM-N100"}
         assert len(shown) == 3
-        page = str(body_view(ticket, AppContext(pool, settings), now))
+        page = str(body_view(ticket, AppContext(database, settings, IntakeDesk(database, settings)),
+                             now))
         assert "Cameras nearby" in page and "CAM-NE295 · 295 m away" in page
         assert "rtsp://cams.local/CAM-N100" in page
     finally:
-        pool.close()
+        database.close()

@@ -31,6 +31,7 @@ from cityops.cases.metrics import (
 )
 from cityops.cases.tickets import Actor, NewCase
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.worktime import load_calendar
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 
@@ -421,14 +422,14 @@ def _web(known: Known) -> Any:
     from cityops.platform.settings import Settings
     from dashboards.app import create_app
 
-    pool = db.make_pool(known.url, max_size=3, name="metrics-test")
-    return pool, create_app(pool, Settings(secret_key="metrics-test-key-0123456789abcdef"))
+    database = Database.open(known.url, max_size=3, name="metrics-test")
+    return database, create_app(database, Settings(secret_key="metrics-test-key-0123456789abcdef"))
 
 
 def test_report_page_roles_and_csv(known: Known) -> None:
     from test_web_auth import callback, route, sign_in
 
-    pool, app = _web(known)
+    database, app = _web(known)
     try:
         for username in ("ops1", "admin1", "sup1"):
             client = app.server.test_client()
@@ -483,13 +484,13 @@ def test_report_page_roles_and_csv(known: Known) -> None:
             {"id": "report-group", "property": "value", "value": "unit"}])
         assert "The last day is before the first day." in backwards.text
     finally:
-        pool.close()
+        database.close()
 
 
 def test_wall_metrics_strip(known: Known) -> None:
     from test_web_auth import callback, route, sign_in
 
-    pool, app = _web(known)
+    database, app = _web(known)
     try:
         client = app.server.test_client()
         sign_in(client, "ops1", PASSWORD)
@@ -507,4 +508,4 @@ def test_wall_metrics_strip(known: Known) -> None:
         sign_in(other, "sup1", PASSWORD)
         assert callback(other, "wall-metrics.children", tick).status_code == 403
     finally:
-        pool.close()
+        database.close()

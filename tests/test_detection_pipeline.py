@@ -9,6 +9,7 @@ import pytest
 from cityops.app.wiring import make_evaluator
 from cityops.org.grids import GridIndex
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.sensing.detection import DetectionPipeline
 from cityops.sensing.readings import Reading
@@ -37,9 +38,9 @@ def test_a_flood_opens_one_alert_and_ticket_and_the_drain_resolves_it(db_url: st
         load_district(conn, district)
     gauge, dry = [d["id"] for d in district.devices if d["kind"] == "flood_gauge"][:2]
     settings = Settings(database_url=db_url)
-    pool = db.make_pool(db_url, max_size=2)
+    database = Database.open(db_url, max_size=2)
     try:
-        pipeline = DetectionPipeline(pool, settings, GridIndex(district.cells),
+        pipeline = DetectionPipeline(database, settings, GridIndex(district.cells),
                                      make_evaluator(settings, db_url))
         rising = gauge_minutes(gauge, T0, [0, 0, 40, 120, 200, 260, 300, 320, 330, 330])
         calm = gauge_minutes(dry, T0, [0, 3, 0, 2, 0, 4, 0, 0, 1, 0])
@@ -63,4 +64,4 @@ def test_a_flood_opens_one_alert_and_ticket_and_the_drain_resolves_it(db_url: st
             # the ticket stays: the work is for people to close
             assert conn.execute("SELECT status FROM tickets").fetchone()["status"] == "dispatched"
     finally:
-        pool.close()
+        database.close()

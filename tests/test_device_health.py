@@ -13,7 +13,7 @@ import pytest
 from cityops.platform import db
 from cityops.platform.settings import DeviceHealthSettings
 from cityops.sensing import device_health
-from cityops.views import queries
+from cityops.views import admin
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +166,7 @@ def test_dead_letter_summary_counts_by_code(conn: psycopg.Connection[Any]) -> No
     dead_letter(conn, "fg-ok", "out_of_range", 4)
     dead_letter(conn, None, "bad_topic", 5)  # type: ignore[arg-type]
     dead_letter(conn, "fg-ok", "malformed_json", 60 * 30)  # older than 24 h
-    summary = queries.dead_letter_summary(conn, NOW)
+    summary = admin.dead_letter_summary(conn, NOW)
     assert [(c["code"], c["n"], c["devices"]) for c in summary["by_code"]] == [
         ("out_of_range", 4, 2), ("bad_topic", 1, 0)]
     assert summary["total"] == 5 and summary["latest"][0]["code"] == "out_of_range"

@@ -17,15 +17,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cityops.app.wiring import start_services
+from cityops.org.geo import distance_m
 from cityops.platform import db
 from cityops.platform.mqtt import connect as mqtt_connect
 from cityops.platform.mqtt import parse_mqtt_url
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
-from cityops.sensing.cameras import distance_m
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 from cityops.simulation.simulator import SimClock, Simulator, load_sim_devices, plan_incident
-from cityops.views import queries
+from cityops.views import wall
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SH = ZoneInfo("Asia/Shanghai")
@@ -163,13 +163,13 @@ def test_flood_and_silent_morning_end_to_end(db_url: str, mqtt_broker_url: str,
                 assert ticket["assigned_reason"].startswith(
                     "urgent: nearest available" if urgent else "on duty in cell")
             # the wall screen's data shows them
-            wall = queries.wall_snapshot(conn, datetime.now(UTC))
-            board_ids = {row["id"] for row in wall["board"]["rows"]}
+            screen = wall.wall_snapshot(conn, datetime.now(UTC))
+            board_ids = {row["id"] for row in screen["board"]["rows"]}
             assert {t["ticket_id"] for t in found} <= board_ids
             assert any(a["ticket_id"] == tickets["flood_depth"]["ticket_id"]
-                       for a in wall["alerts"])
-            assert wall["alerts_by_cell"].get(gauge["grid_code"], 0) >= 1
-            assert wall["board"]["counts"]["dispatched"] >= 2
+                       for a in screen["alerts"])
+            assert screen["alerts_by_cell"].get(gauge["grid_code"], 0) >= 1
+            assert screen["board"]["counts"]["dispatched"] >= 2
             # every injected incident is recorded as ground truth
             truth = conn.execute("SELECT kind, device_id FROM sim_incidents").fetchall()
             assert {(t["kind"], t["device_id"]) for t in truth} == {

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cityops.app.jobs import make_scheduler
 from cityops.cases import escalation, tickets
 from cityops.cases.tickets import Actor
 from cityops.platform import db
-from cityops.platform.scheduler import Scheduler
+from cityops.platform.database import Database
 from cityops.platform.settings import NotifySettings, Settings
 from cityops.platform.topics import Topics
 
@@ -213,12 +214,13 @@ def test_two_schedulers_at_once_take_each_step_once(db_url: str, conn) -> None:
 def test_the_scheduler_job_runs_once_per_minute_cluster_wide(db_url: str, conn) -> None:
     tid = new_case(conn, ack_due=datetime.now(UTC) - timedelta(hours=2))
     conn.commit()
-    pool = db.make_pool(db_url, max_size=4)
+    database = Database.open(db_url, max_size=4)
     try:
-        schedulers = [Scheduler(pool, TOPICS, lambda: 0, settings=SETTINGS) for _ in range(2)]
-        jobs = [s._scheduler.get_job("escalation") for s in schedulers]
+        schedulers = [make_scheduler(database, SETTINGS, TOPICS, send_outbox=lambda: 0)
+                      for _ in range(2)]
+        jobs = [s.job("escalation") for s in schedulers]
         assert all(j is not None for j in jobs)
-        assert schedulers[0]._scheduler.get_job("overdue-reminders") is None
+        assert schedulers[0].job("overdue-reminders") is None
         barrier = threading.Barrier(2)
 
         def tick(job) -> None:
@@ -231,7 +233,7 @@ def test_the_scheduler_job_runs_once_per_minute_cluster_wide(db_url: str, conn) 
         for t in threads:
             t.join(30)
     finally:
-        pool.close()
+        database.close()
     assert len(events(conn, tid)) == 3
     claims = conn.execute("SELECT count(*) AS n FROM job_claims WHERE job = 'escalation'")
     assert claims.fetchone()["n"] in (1, 2)  # two only if the runs straddled a minute

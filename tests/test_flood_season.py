@@ -16,13 +16,16 @@ import pytest
 from cityops.cases import assignment, tickets
 from cityops.cases.clock import CaseClock
 from cityops.cases.tickets import Actor, NewCase, create_case, transition
+from cityops.flood import events as flood_events
+from cityops.flood import key_sites
 from cityops.flood import season as flood_season
+from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import FloodSeasonSettings, Settings
 from cityops.platform.topics import Topics
 from cityops.sensing.alerts import AlertSignal, raise_alert
-from cityops.sensing.cameras import distance_m
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 SMALL = DistrictSize(streets=3, grids=6, communities=15, households_per_community=6,
@@ -74,7 +77,7 @@ def test_load_district_loads_the_key_sites(db_url: str) -> None:
         rows = conn.execute("SELECT id, kind, name, grid_code, lon, lat, capacity, notes"
                             " FROM key_sites ORDER BY id").fetchall()
         assert rows == sorted(district.key_sites, key=lambda k: k["id"])
-        listed = flood_season.key_sites(conn)
+        listed = key_sites.key_sites(conn)
         assert len(listed) == len(rows) and all(k["cell"] for k in listed)
 
 
@@ -278,7 +281,7 @@ def test_flood_events_merge_and_split(db_url: str) -> None:
     with db.connect(db_url, autocommit=True) as conn:
         k = _known_floods(conn)
         a = k["alerts"]
-        events = flood_season.flood_events(conn, _at("00:00"), _at("23:59"), detail=False)
+        events = flood_events.flood_events(conn, _at("00:00"), _at("23:59"), detail=False)
         assert [(e["id"], e["start"], e["end"]) for e in events] == [
             (a["a1"], _at("08:00"), _at("11:30")),
             (a["a4"], _at("13:00"), _at("14:40")),
@@ -287,20 +290,20 @@ def test_flood_events_merge_and_split(db_url: str) -> None:
         assert [[x["id"] for x in e["alerts"]] for e in events] == [
             [a["a1"], a["a2"], a["a3"]], [a["a4"], a["a5"]], [a["a6"]]]
         # a window inside an event finds all of it; a window between events finds none
-        inside = flood_season.flood_events(conn, _at("09:30"), _at("09:40"), detail=False)
+        inside = flood_events.flood_events(conn, _at("09:30"), _at("09:40"), detail=False)
         assert [(e["start"], e["end"]) for e in inside] == [(_at("08:00"), _at("11:30"))]
-        assert flood_season.flood_events(conn, _at("12:00"), _at("12:30")) == []
-        assert flood_season.current_flood(conn, _at("12:00"), TZ) is None
-        flood = flood_season.current_flood(conn, _at("19:00"))  # a6 is open
+        assert flood_events.flood_events(conn, _at("12:00"), _at("12:30")) == []
+        assert flood_events.current_flood(conn, _at("12:00"), TZ) is None
+        flood = flood_events.current_flood(conn, _at("19:00"))  # a6 is open
         assert flood is not None and flood["id"] == a["a6"] and flood["active"]
         assert [g["depth_mm"] for g in flood["gauges"]] == [170]
         assert flood["streets"] and flood["crews"]
         # a low alert (a river's action stage) is no flood: neither an event nor the wall's view
         gauge = conn.execute("SELECT source_id FROM alerts WHERE id = %s", (a["a1"],)).fetchone()
         _alert(conn, gauge["source_id"], "15:50", "16:10", kind="flood_depth", severity="low")
-        assert flood_season.flood_events(conn, _at("15:00"), _at("17:00"), detail=False) == []
+        assert flood_events.flood_events(conn, _at("15:00"), _at("17:00"), detail=False) == []
         # split at exactly 60 min + 1 s
-        assert len(flood_season.merge_alerts([
+        assert len(flood_events.merge_alerts([
             {"id": 1, "first_seen": _at("01:00"), "ended": _at("02:00")},
             {"id": 2, "first_seen": _at("03:00") + timedelta(seconds=1), "ended": _at("04:00")},
         ])) == 2
@@ -311,7 +314,7 @@ def test_flood_report_numbers(db_url: str) -> None:
     with db.connect(db_url, autocommit=True) as conn:
         k = _known_floods(conn)
         a, t = k["alerts"], k["tickets"]
-        event = flood_season.flood_event(conn, str(a["a1"]), _at("23:00"))
+        event = flood_events.flood_event(conn, str(a["a1"]), _at("23:00"))
         assert event is not None
         assert event["id"] == a["a1"] and not event["active"]
         assert event["duration_s"] == 3.5 * 3600
@@ -345,12 +348,12 @@ def test_flood_report_numbers(db_url: str) -> None:
         assert kinds["resolved"] == 2 and kinds["alert"] == 2
         assert [x["at"] for x in timeline] == sorted(x["at"] for x in timeline)
         # the same event found by a time inside it; no event at a time outside any
-        by_alert = flood_season.flood_event(conn, str(a["a3"]), _at("23:00"))
+        by_alert = flood_events.flood_event(conn, str(a["a3"]), _at("23:00"))
         assert by_alert is not None and by_alert["id"] == a["a1"]
-        by_time = flood_season.flood_event(conn, _at("10:15").isoformat(), _at("23:00"))
+        by_time = flood_events.flood_event(conn, _at("10:15").isoformat(), _at("23:00"))
         assert by_time is not None and by_time["id"] == a["a1"]
-        assert flood_season.flood_event(conn, _at("12:30").isoformat(), _at("23:00")) is None
-        assert flood_season.flood_event(conn, str(a["m1"]), _at("23:00")) is None
+        assert flood_events.flood_event(conn, _at("12:30").isoformat(), _at("23:00")) is None
+        assert flood_events.flood_event(conn, str(a["m1"]), _at("23:00")) is None
 
 
 # --- the wall's flood view in Chromium ----------------------------------------------------------
@@ -430,8 +433,8 @@ def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> No
     from dashboards.app import create_app
 
     sc = _flood_scenario(db_url)
-    pool = db.make_pool(db_url, max_size=6, name="flood-test")
-    app = create_app(pool, Settings(secret_key="browser-test-key-0123456789abcdef"))
+    database = Database.open(db_url, max_size=6, name="flood-test")
+    app = create_app(database, Settings(secret_key="browser-test-key-0123456789abcdef"))
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     proxy = tb._RecordingProxy()
@@ -501,23 +504,23 @@ def test_wall_switches_to_the_flood_view(db_url: str, artifacts_dir: Path) -> No
         server.shutdown()
         proxy.shutdown()
         proxy.server_close()
-        pool.close()
+        database.close()
 
 
 @pytest.mark.integration
 def test_the_scheduler_job_files_the_inspections_once(db_url: str) -> None:
-    from cityops.platform.scheduler import Scheduler
+    from cityops.app.jobs import make_scheduler
 
     with db.connect(db_url, autocommit=True) as conn:
         load_district(conn, generate_district(2, SMALL))
     # a season of the whole year: the job files today
     settings = Settings(flood_season=FloodSeasonSettings(season_start="01-01",
                                                          season_end="12-31"))
-    pool = db.make_pool(db_url, max_size=4)
+    database = Database.open(db_url, max_size=4)
     try:
-        schedulers = [Scheduler(pool, Topics("test/v1"), lambda: 0, settings=settings)
+        schedulers = [make_scheduler(database, settings, Topics("test/v1"), send_outbox=lambda: 0)
                       for _ in range(2)]
-        jobs = [s._scheduler.get_job("flood-inspections") for s in schedulers]
+        jobs = [s.job("flood-inspections") for s in schedulers]
         assert all(j is not None and j.next_run_time is not None for j in jobs)
         barrier = threading.Barrier(2)
 
@@ -533,7 +536,7 @@ def test_the_scheduler_job_files_the_inspections_once(db_url: str) -> None:
         for job in jobs:  # again the same day: the day is claimed
             job.func()
     finally:
-        pool.close()
+        database.close()
     with db.connect(db_url) as conn:
         per_site = Counter(c["key_site_id"] for c in _inspections(conn))
         claims = conn.execute("SELECT count(*) AS n FROM job_claims"

@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 from cityops.cases.clock import CaseClock
 from cityops.cases.tickets import Actor, NewCase, create_case, transition
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.worktime import working_days
 from cityops.simulation.district import DistrictSize, generate_district, load_district
@@ -70,12 +71,12 @@ def web(db_url: str) -> Iterator[Web]:
         users.create_user(conn, "civil1", "Cora Civil", "civil_affairs", PASSWORD)
         users.create_user(conn, "gw1", "Gao One", "grid_worker", PASSWORD, worker_id=pair[0])
         users.create_user(conn, "gw2", "Gao Two", "grid_worker", PASSWORD, worker_id=pair[1])
-    pool = db.make_pool(db_url, max_size=4, name="hotline-test")
+    database = Database.open(db_url, max_size=4, name="hotline-test")
     try:
-        yield Web(create_app(pool, SETTINGS), db_url, communities,
+        yield Web(create_app(database, SETTINGS), db_url, communities,
                   {"gw1": pair[0], "gw2": pair[1]}, streets)
     finally:
-        pool.close()
+        database.close()
 
 
 FORM_STATES = ("hl-name", "hl-phone", "hl-call-type", "hl-category", "hl-description",

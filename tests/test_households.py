@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
+from cityops.app.jobs import make_scheduler
 from cityops.app.water_rules import water_rules
 from cityops.cases import tickets
+from cityops.cases.intake import IntakeDesk
 from cityops.cli.main import cli
 from cityops.org.grids import GridIndex
 from cityops.platform import db
-from cityops.platform.scheduler import Scheduler
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.sensing import alerts, retention, water_history
@@ -23,7 +25,8 @@ from cityops.sensing import away as households
 from cityops.sensing.detection import DetectionPipeline, DeviceInfo, Window
 from cityops.sensing.readings import Reading
 from cityops.simulation.district import DistrictSize, generate_district, load_district
-from cityops.views import queries
+from cityops.views import tickets as tickets_view
+from cityops.views import water
 from dashboards.context import AppContext
 from dashboards.pages import ticket
 
@@ -116,9 +119,9 @@ def test_no_water_alert_opens_while_the_household_is_away(district_db) -> None:
     url, district, meter = district_db
     settings = Settings(database_url=url, detection={"water": {"cache_seconds": 0}})
     evaluate = water_rules(settings)
-    pool = db.make_pool(url, max_size=2)
+    database = Database.open(url, max_size=2)
     try:
-        pipeline = DetectionPipeline(pool, settings, GridIndex(district.cells), evaluate)
+        pipeline = DetectionPipeline(database, settings, GridIndex(district.cells), evaluate)
         evening = NOW - timedelta(hours=14)
         # water at 20:00, then nothing from 20:15 until 10:00 (a silent morning)
         rows = store(url, meter["id"], evening - timedelta(hours=2), NOW,
@@ -138,7 +141,7 @@ def test_no_water_alert_opens_while_the_household_is_away(district_db) -> None:
         assert alert["details"]["baseline"] == "population"
         assert pipeline.stats.alerts_opened == 1 and pipeline.stats.errors == 0
     finally:
-        pool.close()
+        database.close()
 
 
 def test_history_refresh_gives_the_household_its_own_baseline(district_db) -> None:
@@ -172,7 +175,7 @@ def test_history_refresh_gives_the_household_its_own_baseline(district_db) -> No
                                " without water at this time of day")
     # the ticket chart reads the same history
     with db.connect(url) as conn:
-        chart = queries.water_day_chart(conn, meter["id"], NOW, SH)
+        chart = water.water_day_chart(conn, meter["id"], NOW, SH)
     assert chart is not None and len(chart["band_low_l"]) == 24
     assert chart["today"][7] == 20.0 and chart["band_high_l"][7] == 20.0
 
@@ -188,15 +191,17 @@ def test_a_water_ticket_shows_today_against_the_usual_range(district_db) -> None
         alert_id = alerts.raise_alert(conn, signal).alert_id
         ticket_id = tickets.create_for_alert(conn, alert_id)
         conn.commit()
-        detail = queries.ticket_detail(conn, ticket_id, NOW)
         household = conn.execute("SELECT head_name, phone, address FROM households WHERE id = %s",
                                  (meter["household_id"],)).fetchone()
-    pool = db.make_pool(url, max_size=2)
+    database = Database.open(url, max_size=2)
     try:
-        ctx = AppContext(pool, Settings(database_url=url))
+        settings = Settings(database_url=url)
+        ctx = AppContext(database, settings, IntakeDesk(database, settings))
+        detail = tickets_view.read_ticket(database, ticket_id, NOW, SH)
+        assert detail is not None
         sections = ticket.body_view(detail, ctx, NOW)
     finally:
-        pool.close()
+        database.close()
     shown = str(sections)
     assert "tk-water-chart" in shown, shown[-3000:]
     figure = next(c.figure for section in sections for c in section.children
@@ -211,8 +216,8 @@ def test_the_scheduler_stores_the_water_history_at_start(district_db) -> None:
     url, _district, meter = district_db
     now = datetime.now(UTC)
     store(url, meter["id"], now - timedelta(days=2), now, ordinary)
-    pool = db.make_pool(url, max_size=3)
-    jobs = Scheduler(pool, Topics("test/v1"), lambda: 0, settings=Settings())
+    database = Database.open(url, max_size=3)
+    jobs = make_scheduler(database, Settings(), Topics("test/v1"), send_outbox=lambda: 0)
     try:
         jobs.start()
         deadline = time.monotonic() + 20
@@ -228,4 +233,4 @@ def test_the_scheduler_stores_the_water_history_at_start(district_db) -> None:
         assert history.device_id == meter["id"] and claimed == 1
     finally:
         jobs.stop()
-        pool.close()
+        database.close()

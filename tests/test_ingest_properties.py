@@ -38,7 +38,7 @@ json_values = st.recursive(
     | st.dictionaries(st.text(max_size=6), children, max_size=3),
     max_leaves=8,
 )
-# a small pool of timestamps and values, so that repeated readings are common
+# a small database of timestamps and values, so that repeated readings are common
 timestamps = st.integers(-3, 8).map(lambda m: (NOW + timedelta(minutes=m)).isoformat())
 metrics = st.sampled_from(["depth_mm", "battery_pct", "volume_l", "tilt_deg", "lifted", "bogus"])
 values = st.integers(-5, 400) | st.floats(allow_nan=True, allow_infinity=True) | json_values

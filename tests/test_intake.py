@@ -18,10 +18,10 @@ from cityops.cases.clock import CaseClock
 from cityops.cases.intake import Intake, IntakeError, file_case
 from cityops.cases.photos import Photo, strip_metadata
 from cityops.cases.tickets import Actor, NewCase
+from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
 from cityops.platform import db
 from cityops.platform.settings import Settings
-from cityops.sensing.cameras import distance_m
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration

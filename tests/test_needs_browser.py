@@ -37,6 +37,7 @@ from cityops.cli.needs_score import score_households
 from cityops.needs.data import INDICATORS
 from cityops.needs.rules import run_rules
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
@@ -61,8 +62,8 @@ def live(db_url: str) -> Iterator[Live]:
         users.create_user(conn, "civil1", "Cora Civil", "civil_affairs", PASSWORD)
         score_households(conn)
         run_rules(conn, datetime.now(UTC))
-    pool = db.make_pool(db_url, max_size=6, name="needs-browser-test")
-    app = create_app(pool, Settings(secret_key="needs-browser-key-0123456789abcdef"))
+    database = Database.open(db_url, max_size=6, name="needs-browser-test")
+    app = create_app(database, Settings(secret_key="needs-browser-key-0123456789abcdef"))
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     proxy = _RecordingProxy()
@@ -73,7 +74,7 @@ def live(db_url: str) -> Iterator[Live]:
         server.shutdown()
         proxy.shutdown()
         proxy.server_close()
-        pool.close()
+        database.close()
 
 
 def _choose(driver: WebDriver, dropdown_id: str, text: str) -> None:

@@ -25,6 +25,7 @@ from cityops.needs.fairness import (
 )
 from cityops.needs.indicators import load_indicator_set
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
@@ -118,11 +119,11 @@ def district(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def app(district: str) -> Iterator[Dash]:
-    pool = db.make_pool(district, max_size=2, name="fairness-test")
+    database = Database.open(district, max_size=2, name="fairness-test")
     try:
-        yield create_app(pool, Settings(secret_key="fairness-test-key-0123456789abcdef"))
+        yield create_app(database, Settings(secret_key="fairness-test-key-0123456789abcdef"))
     finally:
-        pool.close()
+        database.close()
 
 
 def _latest(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

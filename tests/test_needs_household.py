@@ -23,6 +23,7 @@ from cityops.needs import household as needs_household
 from cityops.needs import labels
 from cityops.needs.indicators import load_indicator_set
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
@@ -70,12 +71,12 @@ def web(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
         decided = conn.execute("SELECT household_id FROM needs_decisions"
                                " ORDER BY household_id LIMIT 1").fetchone()
     assert identified is not None and decided is not None
-    pool = db.make_pool(db_url, max_size=4, name="needs-household-test")
+    database = Database.open(db_url, max_size=4, name="needs-household-test")
     try:
-        yield Web(create_app(pool, SETTINGS), db_url, identified["household_id"],
+        yield Web(create_app(database, SETTINGS), db_url, identified["household_id"],
                   decided["household_id"])
     finally:
-        pool.close()
+        database.close()
 
 
 def dumped(value: Any) -> str:

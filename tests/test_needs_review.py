@@ -25,6 +25,7 @@ from werkzeug.test import TestResponse
 from cityops.cli.main import cli
 from cityops.needs.indicators import load_indicator_set
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
@@ -50,12 +51,12 @@ def web(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
         users.create_user(conn, "ops1", "Olga Ops", "operations", PASSWORD)
     monkeypatch.setenv("CITYOPS_DATABASE_URL", db_url)
     monkeypatch.setenv("CITYOPS_LOG_LEVEL", "ERROR")
-    pool = db.make_pool(db_url, max_size=4, name="needs-review-test")
-    app = create_app(pool, Settings(secret_key="needs-review-test-key-0123456789"))
+    database = Database.open(db_url, max_size=4, name="needs-review-test")
+    app = create_app(database, Settings(secret_key="needs-review-test-key-0123456789"))
     try:
         yield Web(db_url, app.server.test_client)
     finally:
-        pool.close()
+        database.close()
 
 
 def score_and_craft(url: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cityops.cli.main import cli
 from cityops.needs.rules import ALL, BY_ID, CARE_VISIT, run_rules
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
@@ -254,20 +255,20 @@ def test_find_command_prints_per_rule(edges) -> None:
 
 
 def test_the_scheduler_runs_the_rules_daily_once(edges) -> None:
-    from cityops.platform.scheduler import Scheduler
+    from cityops.app.jobs import make_scheduler
     from cityops.platform.settings import Settings
     from cityops.platform.topics import Topics
 
     url, h = edges
-    pool = db.make_pool(url, max_size=2)
+    database = Database.open(url, max_size=2)
     try:
-        job = Scheduler(pool, Topics("test/v1"), lambda: 0,
-                        settings=Settings())._scheduler.get_job("needs-rules")
+        job = make_scheduler(database, Settings(), Topics("test/v1"),
+                             send_outbox=lambda: 0).job("needs-rules")
         assert job is not None and job.trigger.interval == timedelta(days=1)
         job.func()
         job.func()   # the same day is claimed: nothing more
     finally:
-        pool.close()
+        database.close()
     with db.connect(url) as conn:
         assert set(tasks(conn, "low_income_edge")) == {h["inc_under"]}
         claims = conn.execute("SELECT count(*) AS n FROM job_claims"

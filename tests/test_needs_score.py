@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from cityops.cli.main import cli
 from cityops.needs.indicators import load_indicator_set
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 
 pytestmark = pytest.mark.integration
@@ -103,23 +104,24 @@ def test_a_run_stores_only_the_households_whose_result_changed(district: str) ->
 def test_the_scheduler_scores_daily_once(district: str) -> None:
     from datetime import timedelta
 
-    from cityops.app.wiring import score_needs_daily
-    from cityops.platform.scheduler import Scheduler
+    from cityops.app.jobs import make_scheduler
+    from cityops.app.needs_scoring import score_needs_daily
     from cityops.platform.settings import Settings
     from cityops.platform.topics import Topics
 
-    pool = db.make_pool(district, max_size=2)
+    database = Database.open(district, max_size=2)
     try:
-        scheduler = Scheduler(pool, Topics("test/v1"), lambda: 0, settings=Settings(),
-                              score_needs=lambda: score_needs_daily(pool))
-        job = scheduler._scheduler.get_job("needs-score")
+        scheduler = make_scheduler(database, Settings(), Topics("test/v1"),
+                                   send_outbox=lambda: 0,
+                                   score_needs=lambda: score_needs_daily(database))
+        job = scheduler.job("needs-score")
         assert job is not None and job.trigger.interval == timedelta(days=1)
         job.func()
         job.func()  # the same day is claimed: no second assessment
-        assert Scheduler(pool, Topics("test/v1"), lambda: 0, settings=Settings()
-                         )._scheduler.get_job("needs-score") is None  # no scorer, no job
+        assert make_scheduler(database, Settings(), Topics("test/v1"), send_outbox=lambda: 0
+                              ).job("needs-score") is None  # no scorer, no job
     finally:
-        pool.close()
+        database.close()
     with db.connect(district) as conn:
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM needs_assessments) AS assessed,"

@@ -22,6 +22,7 @@ from cityops.cli.main import cli
 from cityops.needs.indicators import IndicatorSet, load_indicator_set
 from cityops.needs.summary import Breakdown, DistrictSummary, Figures, district_summary
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.simulation.district import DistrictSize, generate_district, load_district
 from dashboards.app import create_app
@@ -174,11 +175,11 @@ def web(district: str) -> Iterator[Dash]:
     with db.connect(district) as conn:
         users.create_user(conn, "civil1", "Cora Civil", "civil_affairs", PASSWORD)
         users.create_user(conn, "ops1", "Olga Ops", "operations", PASSWORD)
-    pool = db.make_pool(district, max_size=4, name="needs-summary-test")
+    database = Database.open(district, max_size=4, name="needs-summary-test")
     try:
-        yield create_app(pool, Settings(secret_key="needs-summary-test-key-0123456789"))
+        yield create_app(database, Settings(secret_key="needs-summary-test-key-0123456789"))
     finally:
-        pool.close()
+        database.close()
 
 
 def switch(client: FlaskClient, value: str) -> str:

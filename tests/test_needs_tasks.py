@@ -29,6 +29,7 @@ from cityops.needs.tasks import (
     view_tasks,
 )
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.simulation.district import generate_district, load_district
 from dashboards.app import create_app
@@ -238,12 +239,12 @@ class Web:
 
 @pytest.fixture
 def web(district: District) -> Iterator[Web]:
-    pool = db.make_pool(district.url, max_size=4, name="tasks-test")
+    database = Database.open(district.url, max_size=4, name="tasks-test")
     try:
-        yield Web(create_app(pool, Settings(secret_key="tasks-test-key-0123456789abcdef")),
+        yield Web(create_app(database, Settings(secret_key="tasks-test-key-0123456789abcdef")),
                   district)
     finally:
-        pool.close()
+        database.close()
 
 
 def update(client: FlaskClient, trigger: str, rule: str = "all", status: str = "open",

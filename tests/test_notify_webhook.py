@@ -15,9 +15,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from cityops.cases.notify import MqttNotifier, WebhookNotifier, queue_notification
-from cityops.platform import db
+from cityops.cases.notify import MqttNotifier, WebhookNotifier
+from cityops.cases.outbox import queue_notification
 from cityops.platform import mqtt as mqtt_helpers
+from cityops.platform.database import Database
 from cityops.platform.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -64,37 +65,37 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def pool(db_url: str):
-    p = db.make_pool(db_url, max_size=2)
+def database(db_url: str):
+    p = Database.open(db_url, max_size=2)
     yield p
     p.close()
 
 
-def ticket(pool) -> int:
-    with pool.connection() as conn:
+def ticket(database) -> int:
+    with database.session() as conn:
         return conn.execute("INSERT INTO tickets (title, description, category, priority, status)"
                             " VALUES ('Flooding', 'x', 'E0401', 'urgent', 'reported')"
                             " RETURNING id").fetchone()["id"]
 
 
-def queue(pool, tid: int, channel: str, n: int, topic: str = "test/v1/centre/C1") -> list[int]:
-    with pool.connection() as conn:
+def queue(database, tid: int, channel: str, n: int, topic: str = "test/v1/centre/C1") -> list[int]:
+    with database.session() as conn:
         return [queue_notification(conn, channel=channel, topic=topic,
                                    payload={"type": "escalation", "seq": i}, ticket_id=tid)
                 for i in range(n)]
 
 
-def rows(pool) -> list[dict]:
-    with pool.connection() as conn:
+def rows(database) -> list[dict]:
+    with database.session() as conn:
         return conn.execute("SELECT id, channel, sent_at, attempts FROM dispatches ORDER BY id")\
             .fetchall()
 
 
-def test_posts_json_signed_with_the_secret_in_order(pool, receiver: Receiver) -> None:
-    tid = ticket(pool)
-    ids = queue(pool, tid, "webhook", 3)
+def test_posts_json_signed_with_the_secret_in_order(database, receiver: Receiver) -> None:
+    tid = ticket(database)
+    ids = queue(database, tid, "webhook", 3)
     notifier = WebhookNotifier(receiver.url, secret="s3cret", timeout=5)
-    assert notifier.send_pending(pool) == 3
+    assert notifier.send_pending(database) == 3
     assert [b["id"] for b in receiver.bodies()] == ids
     first = receiver.bodies()[0]
     assert first["ticket_id"] == tid and first["topic"] == "test/v1/centre/C1"
@@ -103,65 +104,65 @@ def test_posts_json_signed_with_the_secret_in_order(pool, receiver: Receiver) ->
         assert headers["Content-Type"] == "application/json"
         expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
         assert headers["X-CityOps-Signature"] == f"sha256={expected}"
-    assert all(r["sent_at"] is not None and r["attempts"] == 1 for r in rows(pool))
-    assert notifier.send_pending(pool) == 0  # nothing sent twice
+    assert all(r["sent_at"] is not None and r["attempts"] == 1 for r in rows(database))
+    assert notifier.send_pending(database) == 0  # nothing sent twice
     assert len(receiver.requests) == 3
 
 
-def test_a_failed_post_is_retried_later_and_the_order_kept(pool, receiver: Receiver) -> None:
-    tid = ticket(pool)
-    first, second = queue(pool, tid, "webhook", 2)
+def test_a_failed_post_is_retried_later_and_the_order_kept(database, receiver: Receiver) -> None:
+    tid = ticket(database)
+    first, second = queue(database, tid, "webhook", 2)
     receiver.answers = [500]
     notifier = WebhookNotifier(receiver.url)
-    assert notifier.send_pending(pool) == 0
+    assert notifier.send_pending(database) == 0
     assert [b["id"] for b in receiver.bodies()] == [first]  # the second waits for the first
-    state = {r["id"]: r for r in rows(pool)}
+    state = {r["id"]: r for r in rows(database)}
     assert state[first]["sent_at"] is None and state[first]["attempts"] == 1
     assert state[second]["sent_at"] is None and state[second]["attempts"] == 0
-    assert notifier.send_pending(pool) == 2
+    assert notifier.send_pending(database) == 2
     assert [b["id"] for b in receiver.bodies()] == [first, first, second]
-    state = {r["id"]: r for r in rows(pool)}
+    state = {r["id"]: r for r in rows(database)}
     assert state[first]["attempts"] == 2 and state[first]["sent_at"] is not None
     assert "X-CityOps-Signature" not in receiver.requests[0][0]  # no secret, no signature
 
 
 def test_a_message_refused_for_good_is_set_aside_and_the_next_ones_go(
-    pool, receiver: Receiver
+    database, receiver: Receiver
 ) -> None:
-    tid = ticket(pool)
-    first, second, third = queue(pool, tid, "webhook", 3)
+    tid = ticket(database)
+    first, second, third = queue(database, tid, "webhook", 3)
     receiver.answers = [400, 429]  # the first refused for good; the second: "later"
     notifier = WebhookNotifier(receiver.url)
-    assert notifier.send_pending(pool) == 0
+    assert notifier.send_pending(database) == 0
     assert [b["id"] for b in receiver.bodies()] == [first, second]  # the third waits
-    assert notifier.send_pending(pool) == 2
+    assert notifier.send_pending(database) == 2
     assert [b["id"] for b in receiver.bodies()] == [first, second, second, third]
-    with pool.connection() as conn:
+    with database.session() as conn:
         state = {r["id"]: r for r in conn.execute(
             "SELECT id, sent_at, refused_at, last_error, attempts FROM dispatches").fetchall()}
     assert state[first]["refused_at"] is not None and state[first]["last_error"] == "HTTP 400"
     assert state[first]["sent_at"] is None and state[first]["attempts"] == 1
     assert state[second]["sent_at"] is not None and state[second]["refused_at"] is None
-    assert notifier.send_pending(pool) == 0  # the refused one is not sent again
+    assert notifier.send_pending(database) == 0  # the refused one is not sent again
     assert len(receiver.requests) == 4
 
 
-def test_an_unreachable_receiver_keeps_the_rows(pool) -> None:
-    tid = ticket(pool)
-    queue(pool, tid, "webhook", 2)
+def test_an_unreachable_receiver_keeps_the_rows(database) -> None:
+    tid = ticket(database)
+    queue(database, tid, "webhook", 2)
     notifier = WebhookNotifier("http://127.0.0.1:9/hook", timeout=1)  # discard port: refused
-    assert notifier.send_pending(pool) == 0
-    assert [(r["sent_at"], r["attempts"]) for r in rows(pool)] == [(None, 1), (None, 0)]
+    assert notifier.send_pending(database) == 0
+    assert [(r["sent_at"], r["attempts"]) for r in rows(database)] == [(None, 1), (None, 0)]
 
 
-def test_each_notifier_sends_only_its_channel(pool, receiver: Receiver, mqtt_broker_url: str,
+def test_each_notifier_sends_only_its_channel(database, receiver: Receiver, mqtt_broker_url: str,
                                               topic_prefix: str) -> None:
     topics = Topics(topic_prefix)
-    tid = ticket(pool)
+    tid = ticket(database)
     centre = topics.centre("310101001000000")
-    hooks = queue(pool, tid, "webhook", 1, centre)
-    mqtts = queue(pool, tid, "mqtt", 2, centre)
-    with pool.connection() as conn:  # a worker's task list: retained
+    hooks = queue(database, tid, "webhook", 1, centre)
+    mqtts = queue(database, tid, "mqtt", 2, centre)
+    with database.session() as conn:  # a worker's task list: retained
         conn.execute("INSERT INTO grids (code, level, name, geometry, centroid_lon, centroid_lat)"
                      " VALUES ('310101000000000', 'district', 'D', '{}', 0, 0)")
         conn.execute("INSERT INTO workers (id, name, cell_code)"
@@ -175,8 +176,8 @@ def test_each_notifier_sends_only_its_channel(pool, receiver: Receiver, mqtt_bro
     time.sleep(0.3)
     notifier = MqttNotifier(mqtt_broker_url, client_id=f"n-{topic_prefix[13:23]}")
     try:
-        assert notifier.send_pending(pool) == 3
-        assert WebhookNotifier(receiver.url).send_pending(pool) == 1
+        assert notifier.send_pending(database) == 3
+        assert WebhookNotifier(receiver.url).send_pending(database) == 1
         deadline = time.monotonic() + 5
         while len(got) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -195,5 +196,5 @@ def test_each_notifier_sends_only_its_channel(pool, receiver: Receiver, mqtt_bro
         listener.disconnect()
         listener.loop_stop()
     assert [b["id"] for b in receiver.bodies()] == hooks
-    assert {r["id"] for r in rows(pool) if r["sent_at"] is not None} == {*hooks, *mqtts,
+    assert {r["id"] for r in rows(database) if r["sent_at"] is not None} == {*hooks, *mqtts,
                                                                          task_list}

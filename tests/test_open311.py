@@ -24,6 +24,7 @@ from cityops.cases.photos import Photo
 from cityops.cases.tickets import Actor, NewCase
 from cityops.org.grids import load_grid_index
 from cityops.platform import db, users
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.sensing.alerts import AlertSignal, raise_alert
 from cityops.simulation.district import DistrictSize, generate_district, load_district
@@ -48,7 +49,7 @@ REPORTER = {"first_name": "Meiling", "last_name": "Zhou", "email": "zhou.meiling
 class Site:
     url: str
     settings: Settings
-    pool: Any
+    database: Any
     app: Any
     inner: Point                      # 200 m inside a community
     cell: str
@@ -100,8 +101,8 @@ def make_site(db_url: str, **settings: Any) -> Site:
         users.create_user(conn, "sup1", "Sam Supervisor", "supervisor", PASSWORD)
         conn.commit()
     site.personal += ["Caller Name", "13700000000", *REPORTER.values()]
-    site.pool = db.make_pool(db_url, max_size=4, name="open311-test")
-    site.app = create_app(site.pool, site_settings)
+    site.database = Database.open(db_url, max_size=4, name="open311-test")
+    site.app = create_app(site.database, site_settings)
     return site
 
 
@@ -111,7 +112,7 @@ def site(db_url: str) -> Iterator[Site]:
     try:
         yield s
     finally:
-        s.pool.close()
+        s.database.close()
 
 
 def sign_in(client: FlaskClient, username: str) -> None:
@@ -315,7 +316,7 @@ def test_api_key_is_enforced_when_configured(db_url: str) -> None:
         assert client.get(f"{V2}/requests.json").status_code == 200  # reading needs no key
         assert client.get(f"{V2}/discovery.json").json["key_service"].startswith("ask")
     finally:
-        keyed.pool.close()
+        keyed.database.close()
 
 
 def test_nothing_personal_and_no_hidden_case_is_published(site: Site) -> None:

@@ -16,14 +16,18 @@ import pytest
 
 from cityops.cases import assignment as dispatch
 from cityops.cases import tickets
+from cityops.cases import worker as worker_cases
 from cityops.cases.clock import CaseClock
+from cityops.org import grids
 from cityops.org.grids import GridIndex
 from cityops.platform import db, users
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.sensing.alerts import AlertSignal, raise_alert
+from cityops.sensing.device_health import health_report
 from cityops.simulation.district import DistrictSize, generate_district, load_district
-from cityops.views import queries
+from cityops.views import admin, civil, wall
+from cityops.views import tickets as tickets_view
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +143,7 @@ def scenario(db_url: str) -> Scenario:
 
 def test_wall_snapshot_figures(scenario: Scenario) -> None:
     with db.connect(scenario.url) as conn:
-        snap = queries.wall_snapshot(conn, scenario.now)
+        snap = wall.wall_snapshot(conn, scenario.now)
     vitals = snap["vitals"]
     by_kind = {s["kind"]: s for s in vitals["sensors"]}
     assert by_kind["water_meter"] == {"kind": "water_meter", "online": 0, "total": 4}
@@ -167,8 +171,8 @@ def test_wall_snapshot_figures(scenario: Scenario) -> None:
 
 def test_map_data_and_feed(scenario: Scenario) -> None:
     with db.connect(scenario.url) as conn:
-        cells = queries.cell_shapes(conn)
-        snap = queries.wall_snapshot(conn, scenario.now)
+        cells = grids.cell_shapes(conn)
+        snap = wall.wall_snapshot(conn, scenario.now)
     assert len(cells) == SIZE.communities
     assert {c["geometry"]["type"] for c in cells} <= {"Polygon", "MultiPolygon"}
     codes = {c["code"] for c in cells}
@@ -193,9 +197,9 @@ def test_ticket_detail_and_timeline(scenario: Scenario) -> None:
         dispatch.change_ticket(conn, ticket_id, "signed_for",
                                tickets.Actor("gw1", "grid_worker", worker), Topics(), "on my way")
         conn.commit()
-        detail = queries.ticket_detail(conn, ticket_id, scenario.now)
-        assert queries.ticket_worker(conn, ticket_id) == worker
-        assert queries.ticket_detail(conn, 999_999, scenario.now) is None
+        detail = tickets_view.ticket_detail(conn, ticket_id, scenario.now)
+        assert tickets_view.ticket_worker(conn, ticket_id) == worker
+        assert tickets_view.ticket_detail(conn, 999_999, scenario.now) is None
     assert detail is not None
     assert detail["status"] == "signed_for" and detail["priority"] == "urgent"
     assert detail["title"].startswith("Street flooding")
@@ -227,7 +231,7 @@ def test_worker_view(scenario: Scenario) -> None:
     worker = scenario.workers["flood"]
     mine = [name for name, w in scenario.workers.items() if w == worker]
     with db.connect(scenario.url) as conn:
-        rows = queries.worker_tickets(conn, worker, scenario.now)
+        rows = worker_cases.my_tasks(conn, worker, scenario.now)
         assert {r["id"] for r in rows} == {scenario.tickets[n] for n in mine}
         assert rows[0]["priority"] == "urgent"
         assert all(r["cell"] and r["deadline"] for r in rows)
@@ -235,7 +239,7 @@ def test_worker_view(scenario: Scenario) -> None:
         ticket_id = scenario.tickets["flood"]
         for to, note in (("signed_for", ""), ("in_progress", ""), ("handled", "pumped out")):
             dispatch.change_ticket(conn, ticket_id, to, actor, Topics(), note)
-        after = queries.worker_tickets(conn, worker, scenario.now)
+        after = worker_cases.my_tasks(conn, worker, scenario.now)
     assert ticket_id not in {r["id"] for r in after}  # handled: waits for verification
 
 
@@ -253,7 +257,7 @@ def test_the_limit_of_the_current_stage_decides_overdue(scenario: Scenario) -> N
                      (now - timedelta(days=1), late))  # not this stage's limit: ignored
 
         def row(ticket_id: int) -> dict[str, Any]:
-            board = queries.ticket_board(conn, now, limit=50)
+            board = wall.ticket_board(conn, now, limit=50)
             return next(r for r in board["rows"] if r["id"] == ticket_id)
 
         assert (row(late)["deadline_kind"], row(late)["overdue"]) == ("dispatch", True)
@@ -270,24 +274,29 @@ def test_the_limit_of_the_current_stage_decides_overdue(scenario: Scenario) -> N
         handled = row(flood)
         assert (handled["deadline"], handled["deadline_kind"], handled["overdue"]) == (
             None, None, False)
-        assert queries.ticket_board(conn, now, limit=50)["counts"]["handled"] == 1
+        assert wall.ticket_board(conn, now, limit=50)["counts"]["handled"] == 1
         # workers of a cell for dispatch by hand, with their cases in hand
         cell = conn.execute("SELECT cell_code FROM workers WHERE id = %s",
                             (scenario.workers["manhole"],)).fetchone()["cell_code"]
-        listed = {w["id"]: w["in_hand"] for w in queries.cell_workers(conn, cell)}
+        listed = {w["id"]: w["in_hand"] for w in tickets_view.cell_workers(conn, cell)}
         assert listed[scenario.workers["manhole"]] >= 1 and len(listed) == 2
-        assert queries.cell_workers(conn, None) == []
+        assert tickets_view.cell_workers(conn, None) == []
 
 
 def test_wall_ticket_and_worker_queries_hold_no_personal_data(scenario: Scenario) -> None:
     with db.connect(scenario.url) as conn:
         answers: list[Any] = [
-            queries.wall_snapshot(conn, scenario.now),
-            queries.cell_shapes(conn),
-            [queries.ticket_detail(conn, t, scenario.now) for t in scenario.tickets.values()],
-            [queries.worker_tickets(conn, w, scenario.now) for w in scenario.workers.values()],
+            wall.wall_snapshot(conn, scenario.now),
+            grids.cell_shapes(conn),
+            [tickets_view.ticket_detail(conn, t, scenario.now) for t in scenario.tickets.values()],
         ]
+        phones = [worker_cases.my_tasks(conn, w, scenario.now) for w in scenario.workers.values()]
     text = json.dumps(answers, default=str)
+    for key in ("head_name", "phone", "address", "household_id", "birth_year"):
+        assert f'"{key}"' not in text
+    # the phone's task list carries the case's own address, never one of a welfare case
+    assert all(t["address"] is None for tasks in phones for t in tasks if t["welfare"])
+    text += json.dumps(phones, default=str).replace('"address"', '"case address"')
     for key in ("head_name", "phone", "address", "household_id", "birth_year"):
         assert f'"{key}"' not in text
     leaked = [value for value in scenario.personal if value and value in text]
@@ -296,10 +305,10 @@ def test_wall_ticket_and_worker_queries_hold_no_personal_data(scenario: Scenario
 
 def test_civil_and_admin_views(scenario: Scenario) -> None:
     with db.connect(scenario.url) as conn:
-        elderly = queries.elderly_alone_water_alerts(conn, scenario.now)
-        health = queries.device_health(conn, scenario.now)
-        dead = queries.dead_letter_summary(conn, scenario.now)
-        people = queries.users_list(conn)
+        elderly = civil.elderly_alone_water_alerts(conn, scenario.now)
+        health = health_report(conn, scenario.now, Settings().device_health)
+        dead = admin.dead_letter_summary(conn, scenario.now)
+        people = admin.users_list(conn)
     assert elderly["total"] == scenario.elderly and elderly["with_alerts"] == 1
     assert len(elderly["rows"]) == scenario.elderly
     top = elderly["rows"][0]
@@ -307,14 +316,19 @@ def test_civil_and_admin_views(scenario: Scenario) -> None:
     assert top["head_name"] and top["address"]
     assert all(r["water_alerts"] == 0 for r in elderly["rows"][1:])
     with db.connect(scenario.url) as conn:
-        first = queries.elderly_alone_water_alerts(conn, scenario.now, limit=1)
+        first = civil.elderly_alone_water_alerts(conn, scenario.now, limit=1)
     assert first["rows"] == [top] and first["total"] == scenario.elderly
 
     by_kind = {k["kind"]: k for k in health["by_kind"]}
-    assert by_kind["water_meter"] == {"kind": "water_meter", "online": 0, "offline": 0,
-                                      "never": 4, "stale": 0, "total": 4}
-    assert by_kind["manhole_cover"]["offline"] == 1 and by_kind["manhole_cover"]["stale"] == 1
-    assert [d["id"] for d in health["stale"]] == ["MC000003"]
+    meters = by_kind["water_meter"]
+    assert (meters["total"], meters["online"], meters["offline"], meters["never"]) == (4, 0, 0, 4)
+    covers = by_kind["manhole_cover"]
+    assert (covers["offline"], covers["silent"]) == (1, 1)  # MC000003, 3 days without a word
+    mc3 = next(d for d in health["problems"] if d["id"] == "MC000003")
+    assert mc3["silent"] and "offline" in mc3["status"]
+    street = [d for d in health["problems"] if not d["id"].startswith("WM")]
+    # the sensors heard from 2 minutes ago are listed for their rejected payloads only
+    assert all(not d["silent"] and "rejected" in d["status"] for d in street if d is not mc3)
 
     assert dead["total"] == 3
     assert [(r["reason"], r["n"]) for r in dead["by_reason"]] == [("invalid JSON", 2),

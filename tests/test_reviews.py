@@ -17,11 +17,12 @@ from flask.testing import FlaskClient
 from test_web_auth import callback, route, sign_in
 from werkzeug.test import TestResponse
 
+from cityops.app import jobs
 from cityops.cases import ratings, reviews
 from cityops.cases.clock import CaseClock
 from cityops.cases.tickets import Actor, NewCase, create_case, transition
 from cityops.platform import db, users
-from cityops.platform.scheduler import Scheduler
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.simulation.district import DistrictSize, generate_district, load_district
@@ -73,12 +74,12 @@ def web(db_url: str) -> Iterator[Web]:
         users.create_user(conn, "civil1", "Cora Civil", "civil_affairs", PASSWORD)
         users.create_user(conn, "gw1", "Gao One", "grid_worker", PASSWORD, worker_id=pair[0])
         users.create_user(conn, "gw2", "Gao Two", "grid_worker", PASSWORD, worker_id=pair[1])
-    pool = db.make_pool(db_url, max_size=4, name="reviews-test")
+    database = Database.open(db_url, max_size=4, name="reviews-test")
     try:
-        yield Web(create_app(pool, SETTINGS), db_url, dict(place, street=street),
+        yield Web(create_app(database, SETTINGS), db_url, dict(place, street=street),
                   {"gw1": pair[0], "gw2": pair[1]})
     finally:
-        pool.close()
+        database.close()
 
 
 def closed_case(web: Web, handler: str, title: str) -> int:
@@ -337,12 +338,11 @@ def test_late_follow_up_reminded_once_and_not_before_due(web: Web) -> None:
     with db.connect(web.url) as conn:
         ratings.record_follow_up(conn, late, Actor("ops1", "operations"), "fixed", now=due)
     assert fresh_due < datetime.now(UTC)
-    pool = db.make_pool(web.url, max_size=2, name="reviews-scheduler")
+    database = Database.open(web.url, max_size=2, name="reviews-scheduler")
     try:
-        scheduler = Scheduler(pool, topics, lambda: None, settings=SETTINGS)
-        scheduler._review_reminders()
-        scheduler._review_reminders()
+        jobs.review_reminders(database, SETTINGS, topics)
+        jobs.review_reminders(database, SETTINGS, topics)
     finally:
-        pool.close()
+        database.close()
     assert len(events(web, fresh_case, "reminder")) == 1
     assert len(events(web, late_case, "reminder")) == 1

@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 from cityops.cases import tickets
 from cityops.cases.tickets import Actor
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from dashboards.app import create_app
 
@@ -36,12 +37,12 @@ class Web:
 @pytest.fixture
 def web(db_url: str) -> Iterator[Web]:
     scenario = build_scenario(db_url)
-    pool = db.make_pool(db_url, max_size=4, name="auth-test")
+    database = Database.open(db_url, max_size=4, name="auth-test")
     try:
-        yield Web(create_app(pool, Settings(secret_key="auth-test-key-0123456789abcdef")),
+        yield Web(create_app(database, Settings(secret_key="auth-test-key-0123456789abcdef")),
                   scenario)
     finally:
-        pool.close()
+        database.close()
 
 
 def sign_in(client: FlaskClient, username: str, password: str = PASSWORD,

@@ -34,6 +34,7 @@ from werkzeug.serving import make_server
 from worker_scenario import WorkerScenario, build
 
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from dashboards.app import create_app
 
@@ -55,8 +56,8 @@ return {
 @pytest.fixture
 def live(db_url: str) -> Iterator[Live]:
     scenario = build(db_url)
-    pool = db.make_pool(db_url, max_size=6, name="worker-browser-test")
-    app = create_app(pool, Settings(secret_key="worker-browser-key-0123456789abcdef"))
+    database = Database.open(db_url, max_size=6, name="worker-browser-test")
+    app = create_app(database, Settings(secret_key="worker-browser-key-0123456789abcdef"))
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     proxy = _RecordingProxy()
@@ -67,7 +68,7 @@ def live(db_url: str) -> Iterator[Live]:
         server.shutdown()
         proxy.shutdown()
         proxy.server_close()
-        pool.close()
+        database.close()
 
 
 def _full_shot(driver: WebDriver, path: Path) -> None:

@@ -19,6 +19,7 @@ from cityops.cases import worker as worker_cases
 from cityops.cases.photos import Photo
 from cityops.cases.tickets import Actor, TransitionError
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from dashboards import photos, svgmap
@@ -127,14 +128,14 @@ def test_position_is_stored(sc: WorkerScenario) -> None:
 def client(sc: WorkerScenario) -> Iterator[FlaskClient]:
     from dashboards.app import create_app
 
-    pool = db.make_pool(sc.url, max_size=3, name="worker-page-test")
+    database = Database.open(sc.url, max_size=3, name="worker-page-test")
     try:
-        app = create_app(pool, Settings(secret_key="worker-page-key-0123456789abcdef"))
+        app = create_app(database, Settings(secret_key="worker-page-key-0123456789abcdef"))
         test_client = app.server.test_client()
         assert sign_in(test_client, "gw1").status_code == 302
         yield test_client
     finally:
-        pool.close()
+        database.close()
 
 
 def _call(client: FlaskClient, trigger: str, inputs: list[Any], state: list[Any],

@@ -6,7 +6,7 @@ import threading
 
 from waitress.server import create_server
 
-from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from dashboards.app import create_app
 
@@ -15,8 +15,8 @@ class WebServer:
     """The web app on host:port; ``start()`` returns at once, ``stop()`` closes the socket."""
 
     def __init__(self, settings: Settings, database_url: str, host: str, port: int) -> None:
-        self._pool = db.make_pool(database_url, max_size=8, name="web")
-        app = create_app(self._pool, settings)
+        self._db = Database.open(database_url, max_size=8, name="web")
+        app = create_app(self._db, settings)
         self._server = create_server(app.server, host=host, port=port, threads=8,
                                      ident="CityOps")
         self.url = f"http://{host}:{self._server.effective_port}/"  # type: ignore[union-attr]
@@ -30,4 +30,4 @@ class WebServer:
         """Stop serving and release the database pool."""
         self._server.close()
         self._thread.join(5)
-        self._pool.close()
+        self._db.close()

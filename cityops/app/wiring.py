@@ -11,19 +11,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
-import psycopg
-from psycopg_pool import ConnectionPool
-
+from cityops.app.jobs import make_scheduler
+from cityops.app.needs_scoring import score_needs_daily
 from cityops.app.street_rules import street_rules
 from cityops.app.water_rules import water_rules
 from cityops.cases.acks import AckListener
 from cityops.cases.notify import MqttNotifier, WebhookNotifier
-from cityops.cli.needs_score import NothingToScore, score_households
 from cityops.org import grids
 from cityops.org.grids import GridIndex
 from cityops.platform import db
+from cityops.platform.database import Database
 from cityops.platform.scheduler import Scheduler
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
@@ -31,7 +29,6 @@ from cityops.sensing.detection import DecisionLike, DetectionPipeline, DeviceInf
 from ingest.service import IngestService
 
 log = logging.getLogger(__name__)
-Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
 
 
 def make_evaluator(settings: Settings, database_url: str | None = None) -> Evaluate:
@@ -48,27 +45,13 @@ def make_evaluator(settings: Settings, database_url: str | None = None) -> Evalu
     return evaluate
 
 
-def load_grid_index(pool: Pool) -> GridIndex:
+def load_grid_index(db: Database) -> GridIndex:
     """The grid cells of the loaded district."""
-    with pool.connection() as conn:
+    with db.transaction() as conn:
         index = grids.load_grid_index(conn)
     if not index.cells:
         raise RuntimeError("no district is loaded: run `cityops district load` first")
     return index
-
-
-def score_needs_daily(pool: Pool) -> None:
-    """The scheduler's daily needs scoring (``cityops needs score`` with its defaults)."""
-    with pool.connection() as conn:
-        try:
-            run = score_households(conn)
-        except NothingToScore as exc:
-            log.info("needs scoring skipped", extra={"reason": str(exc)})
-            return
-    log.info("needs scored", extra={"households": run.households, "stored": run.stored,
-                                    "identified": run.identified,
-                                    "model_decisions": run.decisions,
-                                    "second_look": run.index_only + run.model_only})
 
 
 @dataclass
@@ -78,7 +61,7 @@ class Services:
     settings: Settings
     database_url: str
     mqtt_url: str
-    pool: Pool
+    db: Database
     notifier: MqttNotifier
     pipeline: DetectionPipeline | None = None
     ingest: IngestService | None = None
@@ -90,7 +73,7 @@ class Services:
     def send_dispatches(self) -> int:
         """Push queued dispatches to the workers' phones now."""
         try:
-            return self.notifier.send_pending(self.pool)
+            return self.notifier.send_pending(self.db)
         except Exception:
             log.exception("sending dispatches failed")
             return 0
@@ -101,7 +84,7 @@ class Services:
         sent = self.send_dispatches()
         if self.webhook is not None:
             try:
-                sent += self.webhook.send_pending(self.pool)
+                sent += self.webhook.send_pending(self.db)
             except Exception:
                 log.exception("sending webhooks failed")
         return sent
@@ -121,7 +104,7 @@ class Services:
             self.scheduler.stop()
         self.send_dispatches()
         self.notifier.close()
-        self.pool.close()
+        self.db.close()
 
 
 def start_services(
@@ -135,13 +118,13 @@ def start_services(
 ) -> Services:
     """Migrate the schema, then start ingest (+ detection and dispatch) and/or the scheduler."""
     db.upgrade(database_url)
-    pool = db.make_pool(database_url, max_size=10)
+    database = Database.open(database_url, max_size=10)
     topics = Topics(settings.topic_prefix)
-    services = Services(settings, database_url, mqtt_url, pool,
+    services = Services(settings, database_url, mqtt_url, database,
                         MqttNotifier(mqtt_url, client_id=f"{settings.ingest_client_id}-notify"))
     try:
         if ingest:
-            pipeline = DetectionPipeline(pool, settings, load_grid_index(pool),
+            pipeline = DetectionPipeline(database, settings, load_grid_index(database),
                                          make_evaluator(settings, database_url),
                                          after_commit=services.send_dispatches)
             pipeline.start()
@@ -159,12 +142,12 @@ def start_services(
                 services.webhook = WebhookNotifier(
                     notify.webhook_url, secret.get_secret_value() if secret else None,
                     notify.webhook_timeout_s)
-            services.scheduler = Scheduler(pool, topics, services.send_outbox,
-                                           settings=settings, score_needs=partial(
-                                               score_needs_daily, pool))
+            services.scheduler = make_scheduler(
+                database, settings, topics, send_outbox=services.send_outbox,
+                score_needs=partial(score_needs_daily, database))
             services.scheduler.start()
             # workers' acknowledgements over MQTT, wherever the scheduler runs (cityops.cases.acks)
-            services.acks = AckListener(pool, mqtt_url, topics,
+            services.acks = AckListener(database, mqtt_url, topics,
                                         client_id=f"{settings.ingest_client_id}-acks",
                                         after_commit=services.send_dispatches)
             services.acks.start()

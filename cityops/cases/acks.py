@@ -36,16 +36,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from cityops.cases import assignment
 from cityops.cases.tickets import Actor, TransitionError
 from cityops.platform import mqtt as mqtt_helpers
+from cityops.platform.database import Database
 from cityops.platform.topics import Topics
 
 log = logging.getLogger(__name__)
 
-Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
 ACTIONS = {"sign_for": "signed_for", "in_progress": "in_progress"}
 SHARED_GROUP = "cityops-acks"
 
@@ -131,7 +130,7 @@ class AckListener:
 
     def __init__(
         self,
-        pool: Pool,
+        db: Database,
         mqtt_url: str,
         topics: Topics,
         *,
@@ -139,7 +138,7 @@ class AckListener:
         shared: bool = False,
         after_commit: Callable[[], object] | None = None,
     ) -> None:
-        self._pool = pool
+        self._db = db
         self._url = mqtt_url
         self._topics = topics
         self._client_id = client_id
@@ -196,7 +195,7 @@ class AckListener:
 
     def handle(self, worker_id: str, raw: bytes) -> AckResult:
         """Apply one acknowledgement and commit; log a refusal with its reason."""
-        with self._pool.connection() as conn, conn.transaction():
+        with self._db.transaction() as conn:
             result = apply_ack(conn, worker_id, raw, self._topics)
         self.handled += 1
         if result.ok:

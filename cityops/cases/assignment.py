@@ -22,7 +22,6 @@ notifier sends it over MQTT afterwards, so a crash in between loses nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,11 +30,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from cityops.cases import outbox
 from cityops.cases.clock import CaseClock
 from cityops.cases.tickets import WORKER_STATES, Actor, TransitionError, record_event, transition
+from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
 from cityops.platform.topics import Topics
-from cityops.sensing.cameras import distance_m
 
 DISPATCHABLE = ("registered", "returned")
 POSITION_FRESH = timedelta(minutes=30)  # an older phone position is not used: the cell's centre
@@ -296,7 +296,7 @@ def _dispatch(
     record_event(conn, ticket_id, actor.name, ticket["status"], ticket["status"], reason,
                  kind="assignment", role=actor.role)
     transition(conn, ticket_id, "dispatched", actor, f"to {worker_id}")
-    queue_worker_update(conn, worker_id, topics, ticket_id, "dispatched")
+    outbox.queue_worker_update(conn, worker_id, topics, ticket_id, "dispatched")
     return Assignment(ticket_id, cell, worker_id, reason)
 
 
@@ -306,52 +306,6 @@ def _note_unassigned(
     conn.execute("UPDATE tickets SET assigned_reason = %s WHERE id = %s", (reason, ticket_id))
     record_event(conn, ticket_id, "system", status, status, f"not dispatched: {reason}",
                  kind="assignment", role="system")
-
-
-def worker_tasks(conn: psycopg.Connection[Any], worker_id: str) -> list[dict[str, Any]]:
-    """A worker's cases in hand (the worker states) as sent to the phone (no reporter's or
-    resident's personal details)."""
-    rows = conn.execute(
-        """
-        SELECT t.id, t.title, t.description, t.priority, t.status, t.grid_code, g.name AS cell,
-               t.lon, t.lat, t.ack_due_at, t.due_at, t.created_at
-        FROM tickets t LEFT JOIN grids g ON g.code = t.grid_code
-        WHERE t.worker_id = %s AND t.status = ANY(%s)
-        ORDER BY (t.priority = 'urgent') DESC, t.due_at, t.id
-        """,
-        (worker_id, list(WORKER_STATES)),
-    ).fetchall()
-    return [
-        {
-            "ticket_id": r["id"], "title": r["title"], "what": r["description"],
-            "priority": r["priority"], "status": r["status"], "cell": r["cell"],
-            "grid_code": r["grid_code"], "lon": r["lon"], "lat": r["lat"],
-            "ack_due_at": _iso(r["ack_due_at"]), "due_at": _iso(r["due_at"]),
-        }
-        for r in rows
-    ]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def queue_worker_update(
-    conn: psycopg.Connection[Any], worker_id: str, topics: Topics, ticket_id: int, event: str
-) -> int:
-    """Queue the worker's current open-task list (retained on their topic) in the outbox."""
-    payload = {
-        "worker_id": worker_id,
-        "event": {"type": event, "ticket_id": ticket_id},
-        "tasks": worker_tasks(conn, worker_id),
-    }
-    row = conn.execute(
-        "INSERT INTO dispatches (ticket_id, worker_id, topic, payload) VALUES (%s, %s, %s, %s)"
-        " RETURNING id",
-        (ticket_id, worker_id, topics.dispatch(worker_id), json.dumps(payload)),
-    ).fetchone()
-    assert row is not None
-    return int(row["id"])
 
 
 def change_ticket(
@@ -371,4 +325,4 @@ def change_ticket(
     row = conn.execute("SELECT worker_id FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
     worker = (row and row["worker_id"]) or (before and before["worker_id"])
     if worker:
-        queue_worker_update(conn, worker, topics, ticket_id, to_status)
+        outbox.queue_worker_update(conn, worker, topics, ticket_id, to_status)

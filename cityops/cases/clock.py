@@ -17,8 +17,25 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cityops.cases.categories import Catalogue, load_categories
+from cityops.cases.tickets import STAGE_STATES
 from cityops.platform.settings import CasesSettings, Settings
 from cityops.platform.worktime import WorkCalendar, deadline, load_calendar, working_days
+
+_IN = {stage: ", ".join(f"'{s}'" for s in states) for stage, states in STAGE_STATES.items()}
+_DEADLINE = f"""CASE WHEN t.status IN ({_IN['dispatch']}) THEN t.dispatch_due_at
+         WHEN t.status IN ({_IN['sign']}) THEN t.ack_due_at
+         WHEN t.status IN ({_IN['handle']}) THEN t.due_at END"""
+
+# Select-list SQL for a ``tickets t`` row: the limit of its current stage (``deadline``), the
+# stage (``deadline_kind``: dispatch, sign or handle) and whether it has passed at ``%(now)s``
+# (``overdue``). A case is overdue when the limit of its current stage has passed.
+DEADLINE_SQL = f"""
+    {_DEADLINE} AS deadline,
+    CASE WHEN t.status IN ({_IN['dispatch']}) THEN 'dispatch'
+         WHEN t.status IN ({_IN['sign']}) THEN 'sign'
+         WHEN t.status IN ({_IN['handle']}) THEN 'handle' END AS deadline_kind,
+    coalesce({_DEADLINE} < %(now)s, false) AS overdue
+"""
 
 
 @dataclass(frozen=True)

@@ -38,17 +38,13 @@ from typing import Any
 
 import psycopg
 
-from cityops.cases import assignment
-from cityops.cases.notify import queue_notification
-from cityops.cases.tickets import record_event
+from cityops.cases.outbox import queue_notification, queue_worker_update
+from cityops.cases.tickets import STAGE_STATES, record_event
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 
 log = logging.getLogger(__name__)
 
-DISPATCH_STATES = ("reported", "accepted", "registered", "returned")
-SIGN_STATES = ("dispatched",)
-HANDLE_STATES = ("signed_for", "in_progress", "postponed", "rework")
 LEVELS = {1: "worker", 2: "street", 3: "district"}
 WHY = {"dispatch": "not dispatched", "sign": "not signed for", "handle": "not handled"}
 
@@ -160,8 +156,7 @@ def escalate(
     Cases another transaction holds locked are left for the next run.
     """
     rows = conn.execute(CANDIDATES_SQL, {
-        "now": now, "dispatch": list(DISPATCH_STATES), "sign": list(SIGN_STATES),
-        "handle": list(HANDLE_STATES),
+        "now": now, **{stage: list(states) for stage, states in STAGE_STATES.items()},
     }).fetchall()
     centres = _Centres(conn)
     taken: list[Escalation] = []
@@ -216,7 +211,7 @@ def _step(
                 else f"no worker to remind: {reason}")
         record_event(conn, tid, "system", status, status, note, kind="reminder", role="system")
         if worker:
-            assignment.queue_worker_update(conn, worker, topics, tid, "reminder")
+            queue_worker_update(conn, worker, topics, tid, "reminder")
             if webhook:
                 queue_notification(conn, channel="webhook", topic=topics.dispatch(worker),
                                    payload={**message, "to": {"kind": "worker", "id": worker},

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from cityops.org.grids import GridIndex, load_grid_index
+from cityops.platform.database import Database
 
 CALL_TYPE_NAMES = {
     "consultation": "Consultation",
@@ -96,9 +96,14 @@ def case_outcome(conn: psycopg.Connection[Any], ticket_id: int) -> dict[str, Any
     return dict(row)
 
 
-def grid_index(conn: psycopg.Connection[Any]) -> GridIndex:
-    """The grid cells of the loaded district (to place a call's location)."""
-    index = load_grid_index(conn)
-    if not index.cells:
-        raise RuntimeError("no district is loaded: run `cityops district load` first")
-    return index
+def read_lists(db: Database, operator: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                     list[dict[str, Any]]]:
+    """The operator's recent calls, the closed cases awaiting a rating and the bad reviews."""
+    with db.transaction() as conn:
+        return recent_calls(conn, operator), awaiting_rating(conn), bad_reviews(conn)
+
+
+def read_outcome(db: Database, ticket_id: int) -> dict[str, Any]:
+    """:func:`case_outcome` of a case just filed."""
+    with db.transaction() as conn:
+        return case_outcome(conn, ticket_id)

@@ -30,7 +30,7 @@ What :func:`file_case` does, in the caller's transaction:
    event of kind ``link``, and the new one is voided ("duplicate of case #N"): it is never
    dispatched twice. The nearest such case wins (ties: the oldest). Distances are great-circle
    distances on the Earth's mean-radius sphere (haversine,
-   :func:`cityops.sensing.cameras.distance_m`), after a bounding-box pre-filter in SQL. A
+   :func:`cityops.org.geo.distance_m`), after a bounding-box pre-filter in SQL. A
    transaction-level advisory lock per category makes two reports of one thing filed at the same
    moment see each other;
 5. otherwise moves the case on by its source (GB/T 30428: the centre accepts citizen reports):
@@ -60,6 +60,8 @@ after the commit, as for every dispatch.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -72,14 +74,15 @@ from cityops.cases import tickets
 from cityops.cases.clock import CaseClock
 from cityops.cases.photos import Photo, check_photo, image_type
 from cityops.cases.tickets import Actor, NewCase, record_event, transition
-from cityops.org.grids import GridIndex
+from cityops.org.geo import degrees_around, distance_m
+from cityops.org.grids import GridIndex, load_grid_index
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
-from cityops.sensing.cameras import distance_m
 
 # Sources that file through here (sensor cases come from alerts).
 INTAKE_SOURCES = ("citizen", "hotline", "patrol", "scheduled")
-METRES_PER_DEGREE_LAT = 111_320.0
+INDEX_MAX_AGE_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -214,8 +217,7 @@ def find_duplicate(
     if case.lon is None or case.lat is None:
         return None
     radius = settings.cases.duplicate_radius_m
-    dlat = radius / METRES_PER_DEGREE_LAT
-    dlon = radius / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(case.lat)), 1e-6))
+    dlon, dlat = degrees_around(case.lat, radius)
     rows = conn.execute(
         """
         SELECT id, lon, lat FROM tickets
@@ -255,3 +257,36 @@ def _void_duplicate(conn: psycopg.Connection[Any], ticket_id: int, note: str) ->
     """Void the new case as a duplicate, as the system."""
     transition(conn, ticket_id, "voided", Actor.system(), note)
 
+
+
+class IntakeDesk:
+    """Where one process files cases from people (the hotline and patrol pages, Open311): the
+    categories and the calendar loaded once, the grid cells re-read every
+    :data:`INDEX_MAX_AGE_S` seconds (a centre may load new cells), each filing one transaction.
+    Safe to share between threads."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self._db = db
+        self._settings = settings
+        self.clock = CaseClock.from_settings(settings)
+        self._index: GridIndex | None = None
+        self._index_at = 0.0
+        self._lock = threading.Lock()
+
+    def index(self) -> GridIndex:
+        """The district's grid cells (possibly none: no district loaded)."""
+        with self._lock:
+            if self._index is None or time.monotonic() - self._index_at > INDEX_MAX_AGE_S:
+                with self._db.transaction() as conn:
+                    self._index = load_grid_index(conn)
+                self._index_at = time.monotonic()
+            return self._index
+
+    def file(self, case: NewCase, actor: Actor, *, photos: Sequence[Photo] = (),
+             closing_note: str | None = None, now: datetime | None = None) -> Intake:
+        """:func:`file_case` in a transaction of its own (the dispatch is sent after it)."""
+        index = self.index()
+        with self._db.transaction() as conn:
+            return file_case(conn, case, actor, settings=self._settings, index=index,
+                             clock=self.clock, photos=photos, closing_note=closing_note,
+                             now=now)

@@ -26,6 +26,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cityops.cases.categories import Catalogue, load_categories
+from cityops.platform.database import Database
 
 GroupBy = Literal["grid", "street", "district", "unit", "category", "all"]
 GROUP_BYS: tuple[GroupBy, ...] = ("grid", "street", "district", "unit", "category", "all")
@@ -336,3 +337,14 @@ def metrics_csv(rows: Sequence[MetricsRow]) -> bytes:
     writer.writerow(csv_header())
     writer.writerows(csv_rows(rows))
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def read_metrics(db: Database, *, start: datetime, end: datetime, group_by: GroupBy,
+                 categories: Catalogue | None = None) -> tuple[list[MetricsRow], MetricsRow]:
+    """The rows of one grouping and the total row ("all"), read in one transaction."""
+    with db.transaction() as conn:
+        rows = case_metrics(conn, start=start, end=end, group_by=group_by,
+                            categories=categories)
+        total = rows[0] if group_by == "all" else case_metrics(conn, start=start, end=end,
+                                                               group_by="all")[0]
+    return rows, total

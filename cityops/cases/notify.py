@@ -1,8 +1,8 @@
 """Send the notification outbox (the ``dispatches`` table): MQTT, and a webhook for SMS gateways.
 
 Rows are written in the same transaction as what they tell (a dispatch, a reminder, an
-escalation; :func:`queue_notification` and :func:`cityops.cases.assignment.queue_worker_update`),
-and sent after the commit by a :class:`Notifier`, one per channel:
+escalation; :mod:`cityops.cases.outbox`), and sent after the commit by a :class:`Notifier`, one per
+channel:
 
 - :class:`MqttNotifier` (channel ``mqtt``): published at QoS 1 on the row's topic. A worker's row
   (``worker_id`` set) holds their whole open-task list and is retained on
@@ -31,52 +31,25 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from cityops.platform import mqtt as mqtt_helpers
+from cityops.platform.database import Database
 
 log = logging.getLogger(__name__)
 
-Pool = ConnectionPool[psycopg.Connection[dict[str, Any]]]
-CHANNELS = ("mqtt", "webhook")
 SIGNATURE_HEADER = "X-CityOps-Signature"
 
 
 class Notifier(Protocol):
     """Sends the unsent outbox rows of one channel, in order."""
 
-    def send_pending(self, pool: Pool, limit: int = 200) -> int:
+    def send_pending(self, db: Database, limit: int = 200) -> int:
         """Send up to ``limit`` unsent rows; return how many were delivered."""
         ...
 
     def close(self) -> None:
         """Release connections."""
         ...
-
-
-def queue_notification(
-    conn: psycopg.Connection[Any],
-    *,
-    channel: str,
-    topic: str,
-    payload: dict[str, Any],
-    ticket_id: int,
-    worker_id: str | None = None,
-) -> int:
-    """Put a notification in the outbox (in the caller's transaction); return its id.
-
-    ``topic`` is the MQTT topic (for a webhook row: the topic the same message has on MQTT, sent
-    along in the body so the receiver knows whom it is for).
-    """
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
-    row = conn.execute(
-        "INSERT INTO dispatches (ticket_id, worker_id, topic, payload, channel)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (ticket_id, worker_id, topic, json.dumps(payload), channel),
-    ).fetchone()
-    assert row is not None
-    return int(row["id"])
 
 
 def _sender_lock(conn: psycopg.Connection[Any], channel: str) -> bool:
@@ -123,9 +96,9 @@ class MqttNotifier:
             self._client = mqtt_helpers.connect(self._url, self._client_id)
         return self._client
 
-    def send_pending(self, pool: Pool, limit: int = 200) -> int:
+    def send_pending(self, db: Database, limit: int = 200) -> int:
         """Publish unsent rows in order; return how many were confirmed by the broker."""
-        with self._lock, pool.connection() as conn, conn.transaction():
+        with self._lock, db.transaction() as conn:
             if not _sender_lock(conn, "mqtt"):
                 return 0  # another process is sending; it takes these rows too
             rows = _unsent(conn, "mqtt", limit)
@@ -217,9 +190,9 @@ class WebhookNotifier:
         except (urllib.error.URLError, OSError) as exc:  # refused, timed out, DNS ...
             return False, str(getattr(exc, "reason", exc))
 
-    def send_pending(self, pool: Pool, limit: int = 200) -> int:
+    def send_pending(self, db: Database, limit: int = 200) -> int:
         """POST unsent rows in order; return how many the receiver accepted (2xx)."""
-        with self._lock, pool.connection() as conn, conn.transaction():
+        with self._lock, db.transaction() as conn:
             if not _sender_lock(conn, "webhook"):
                 return 0
             sent_ids: list[int] = []

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
+from cityops.platform.database import Database
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -138,17 +137,16 @@ def check_photo(data: bytes) -> tuple[Photo | None, str | None]:
     return Photo(data, kind), None
 
 
-def photo_access(
-    conn: psycopg.Connection[Any], photo_id: int, role: str, worker_id: str | None
-) -> Photo | str:
+def photo_access(db: Database, photo_id: int, role: str, worker_id: str | None) -> Photo | str:
     """The photo if a signed-in user of ``role`` (a grid worker: ``worker_id``) may see it, else
     ``"missing"`` (no such photo) or ``"forbidden"``."""
-    row = conn.execute(
-        "SELECT p.content_type, p.data, t.worker_id, t.grid_code,"
-        "       (SELECT w.cell_code FROM workers w WHERE w.id = %s) AS my_cell"
-        " FROM case_photos p JOIN tickets t ON t.id = p.ticket_id WHERE p.id = %s",
-        (worker_id, photo_id),
-    ).fetchone()
+    with db.transaction() as conn:
+        row = conn.execute(
+            "SELECT p.content_type, p.data, t.worker_id, t.grid_code,"
+            "       (SELECT w.cell_code FROM workers w WHERE w.id = %s) AS my_cell"
+            " FROM case_photos p JOIN tickets t ON t.id = p.ticket_id WHERE p.id = %s",
+            (worker_id, photo_id),
+        ).fetchone()
     if row is None:
         return "missing"
     if role in SEE_ALL_ROLES:

@@ -25,6 +25,7 @@ import psycopg
 
 from cityops.cases.photos import OPEN311_UPLOADER, Photo
 from cityops.cases.tickets import FINAL_STATES
+from cityops.platform.database import Database
 
 MAX_RESULTS = 1000
 
@@ -107,3 +108,23 @@ def public_photo(conn: psycopg.Connection[Any], photo_id: int) -> Photo | None:
         (photo_id, OPEN311_UPLOADER),
     ).fetchone()
     return None if row is None else Photo(bytes(row["data"]), row["content_type"])
+
+
+# --- the services the Open311 routes call (one transaction each) ------------------------------
+
+def read_request(db: Database, ticket_id: int) -> dict[str, Any] | None:
+    """:func:`get_request`."""
+    with db.transaction() as conn:
+        return get_request(conn, ticket_id)
+
+
+def read_requests(db: Database, **filters: Any) -> list[dict[str, Any]]:
+    """:func:`list_requests` with its filters."""
+    with db.transaction() as conn:
+        return list_requests(conn, **filters)
+
+
+def read_photo(db: Database, photo_id: int) -> Photo | None:
+    """:func:`public_photo`."""
+    with db.transaction() as conn:
+        return public_photo(conn, photo_id)

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 
 from cityops.cases.tickets import Actor, TransitionError, record_event, transition
+from cityops.platform.database import Database
 from cityops.platform.worktime import WorkCalendar, working_days
 
 SCORES = range(1, 6)
@@ -310,3 +311,12 @@ def overdue_follow_ups(conn: psycopg.Connection[Any], now: datetime) -> list[Rat
         (now,),
     ).fetchall()
     return [_rating(r) for r in rows]
+
+
+def rate(db: Database, ticket_id: int, score: int, *, channel: str, recorded_by: Actor,
+         comment: str = "", calendar: WorkCalendar,
+         follow_up_days: float = DEFAULT_FOLLOW_UP_DAYS) -> Rating:
+    """:func:`rate_case` in a transaction of its own."""
+    with db.transaction() as conn:
+        return rate_case(conn, ticket_id, score, channel=channel, recorded_by=recorded_by,
+                         comment=comment, calendar=calendar, follow_up_days=follow_up_days)

@@ -36,10 +36,12 @@ from typing import Any
 
 import psycopg
 
+from cityops.cases import ratings
 from cityops.cases.escalation import CENTRES_SQL
-from cityops.cases.notify import queue_notification
-from cityops.cases.tickets import record_event
+from cityops.cases.outbox import queue_notification
+from cityops.cases.tickets import Actor, record_event
 from cityops.org.grids import level_of
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.platform.users import User
@@ -259,3 +261,43 @@ def in_scope(conn: psycopg.Connection[Any], user: User, rating_id: int) -> bool:
         {"id": rating_id, "cell": cell, "worker": worker, "username": user.username},
     ).fetchone()
     return row is not None
+
+
+# --- the services the reviews page calls (one transaction each) -------------------------------
+
+REVIEW_ACTIONS = ("follow_up", "appeal", "uphold", "overturn")
+
+
+def read_bad_reviews(db: Database, user: User, settled: bool = False) -> list[dict[str, Any]]:
+    """:func:`bad_reviews` of ``user`` (empty for a user who acts on none)."""
+    try:
+        with db.transaction() as conn:
+            return bad_reviews(conn, user, settled=settled)
+    except ReviewError:
+        return []
+
+
+def act_on_review(db: Database, user: User, action: str, rating_id: int, text: str) -> str:
+    """Record a follow-up, an appeal, or a decision on an appeal (``uphold``, ``overturn``) of a
+    bad review in ``user``'s scope; return the sentence to show. Raises
+    :class:`~cityops.cases.ratings.RatingError` with the reason when refused."""
+    if action not in REVIEW_ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(REVIEW_ACTIONS)}, not {action!r}")
+    actor = Actor(user.username, user.role, user.worker_id)
+    with db.transaction() as conn:
+        if not in_scope(conn, user, rating_id):
+            raise ratings.RatingError(f"rating {rating_id} is not one of the bad reviews you"
+                                      " act on")
+        if action == "follow_up":
+            done = ratings.record_follow_up(conn, rating_id, actor, text)
+            return f"Follow-up of the bad review of case #{done.ticket_id} recorded."
+        if action == "appeal":
+            done = ratings.appeal(conn, rating_id, actor, text)
+            return (f"Appeal against the bad review of case #{done.ticket_id} sent: a"
+                    " supervisor or an administrator decides.")
+        upheld = action == "uphold"
+        done = ratings.decide_appeal(conn, rating_id, actor, upheld, text)
+    if upheld:
+        return f"Appeal refused: the bad review of case #{done.ticket_id} stands."
+    return (f"Bad review of case #{done.ticket_id} overturned: it does not count against"
+            " satisfaction.")

@@ -32,6 +32,14 @@ FINAL_STATES = ("voided", "closed", "evaluated")
 OPEN_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
 # States in which the case is in a grid worker's hands (their task list).
 WORKER_STATES = ("dispatched", "signed_for", "in_progress", "postponed", "rework")
+# The stage whose time limit runs, by state: accept, register and dispatch; sign for; handle. A
+# handled case waits for verification and a verified one for closing: no limit runs.
+STAGE_STATES = {
+    "dispatch": ("reported", "accepted", "registered", "returned"),
+    "sign": ("dispatched",),
+    "handle": ("signed_for", "in_progress", "postponed", "rework"),
+}
+PRIORITIES = ("urgent", "normal", "low")  # most pressing first
 SOURCES = ("sensor", "patrol", "citizen", "hotline", "scheduled")
 CALL_TYPES = ("consultation", "help", "suggestion", "complaint", "report")
 
@@ -165,7 +173,7 @@ def create_case(conn: psycopg.Connection[Any], case: NewCase, actor: Actor) -> i
         raise ValueError(f"unknown case source {case.source!r}; one of {', '.join(SOURCES)}")
     if case.call_type is not None and case.call_type not in CALL_TYPES:
         raise ValueError(f"unknown call type {case.call_type!r}; one of {', '.join(CALL_TYPES)}")
-    if case.priority not in ("urgent", "normal", "low"):
+    if case.priority not in PRIORITIES:
         raise ValueError(f"priority must be urgent, normal or low, not {case.priority!r}")
     row = conn.execute(
         """

@@ -18,6 +18,7 @@ import psycopg
 
 from cityops.cases.tickets import Actor, TransitionError, transition
 from cityops.org.grids import level_of
+from cityops.platform.database import Database
 from cityops.platform.users import User
 
 ROLES = ("supervisor", "operations", "admin", "grid_worker")
@@ -129,3 +130,26 @@ def cell_name(conn: psycopg.Connection[Any], code: str) -> str:
     """A grid cell's name (its code when unknown)."""
     row = conn.execute("SELECT name FROM grids WHERE code = %s", (code,)).fetchone()
     return str(row["name"]) if row else code
+
+
+# --- the services the verification page calls (one transaction each) ---------------------------
+
+def queue(db: Database, user: User, limit: int = 100) -> list[dict[str, Any]]:
+    """:func:`cases_to_verify` of ``user`` (empty for a user who verifies nothing)."""
+    try:
+        with db.transaction() as conn:
+            return cases_to_verify(conn, user, limit)
+    except VerificationError:
+        return []
+
+
+def area_name(db: Database, code: str) -> str:
+    """:func:`cell_name`."""
+    with db.transaction() as conn:
+        return cell_name(conn, code)
+
+
+def verify(db: Database, user: User, ticket_id: int, ok: bool, note: str = "") -> str:
+    """:func:`decide` in a transaction of its own."""
+    with db.transaction() as conn:
+        return decide(conn, user, ticket_id, ok, note)

@@ -22,14 +22,14 @@ from typing import Any
 import psycopg
 
 from cityops.cases import assignment, tickets
+from cityops.cases.clock import DEADLINE_SQL
 from cityops.cases.photos import Photo
 from cityops.cases.tickets import OPEN_STATES, WORKER_STATES, Actor, TransitionError
+from cityops.platform.database import Database
 from cityops.platform.topics import Topics
-from cityops.views.queries import DEADLINE_SQL
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-PRIORITY_ORDER = ["urgent", "normal", "low"]
 WELFARE_CATEGORY_PREFIX = "E08"
 # Moves the phone page offers, per state (the state machine decides in the end).
 PHONE_MOVES: dict[str, tuple[str, ...]] = {
@@ -78,7 +78,7 @@ def my_tasks(conn: Conn, worker_id: str, now: datetime) -> list[dict[str, Any]]:
         f"SELECT * FROM ({_CASE_SQL} WHERE t.worker_id = %(worker)s"
         f" AND t.status = ANY(%(states)s)) s {_ORDER_SQL}",
         {"worker": worker_id, "states": list(WORKER_STATES), "now": now,
-         "ranks": PRIORITY_ORDER},
+         "ranks": list(tickets.PRIORITIES)},
     ).fetchall()
     return list(rows)
 
@@ -89,8 +89,8 @@ def cell_cases(conn: Conn, worker_id: str, now: datetime, limit: int = 50) -> li
         f"SELECT * FROM ({_CASE_SQL} WHERE t.grid_code = (SELECT cell_code FROM workers"
         " WHERE id = %(worker)s) AND t.worker_id IS DISTINCT FROM %(worker)s"
         f" AND t.status = ANY(%(open)s)) s {_ORDER_SQL} LIMIT %(limit)s",
-        {"worker": worker_id, "open": list(OPEN_STATES), "now": now, "ranks": PRIORITY_ORDER,
-         "limit": limit},
+        {"worker": worker_id, "open": list(OPEN_STATES), "now": now,
+         "ranks": list(tickets.PRIORITIES), "limit": limit},
     ).fetchall()
     return list(rows)
 
@@ -179,3 +179,25 @@ def record_position(conn: Conn, worker_id: str, lon: float, lat: float, at: date
         "UPDATE workers SET last_lon = %s, last_lat = %s, position_at = %s WHERE id = %s",
         (lon, lat, at, worker_id),
     )
+
+
+# --- the services the phone page calls (one transaction each) ----------------------------------
+
+def move_own_case(db: Database, ticket_id: int, to_status: str, actor: Actor, topics: Topics,
+                  note: str = "", photos: Sequence[Photo] = ()) -> list[int]:
+    """:func:`act` in a transaction of its own."""
+    with db.transaction() as conn:
+        return act(conn, ticket_id, to_status, actor, topics, note, photos)
+
+
+def ask_more_time(db: Database, ticket_id: int, actor: Actor, new_due_at: datetime,
+                  reason: str) -> int:
+    """:func:`ask_for_time` in a transaction of its own."""
+    with db.transaction() as conn:
+        return ask_for_time(conn, ticket_id, actor, new_due_at, reason)
+
+
+def report_position(db: Database, worker_id: str, lon: float, lat: float, at: datetime) -> None:
+    """:func:`record_position` in a transaction of its own."""
+    with db.transaction() as conn:
+        record_position(conn, worker_id, lon, lat, at)

@@ -23,7 +23,7 @@ import click
 from pydantic import SecretStr
 
 from cityops.app.wiring import Services, start_services
-from cityops.cli.main import wait_for_signal
+from cityops.cli.common import say, wait_for_signal
 from cityops.platform import db, embedded
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
@@ -48,11 +48,6 @@ class DemoOptions:
     history_hours: float
     seed: int
     port: int
-
-
-def say(message: str) -> None:
-    """Progress for the person at the terminal."""
-    click.echo(message, err=True)
 
 
 def credentials(data_dir: Path) -> dict[str, Any]:

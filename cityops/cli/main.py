@@ -1,57 +1,41 @@
 """The ``cityops`` command (click). Production processes read their services from the settings
-(``CITYOPS_DATABASE_URL``, ``CITYOPS_MQTT_URL`` or a TOML file); ``cityops demo`` needs neither."""
+(``CITYOPS_DATABASE_URL``, ``CITYOPS_MQTT_URL`` or a TOML file); ``cityops demo`` needs neither.
+
+The commands that run processes (ingest, scheduler, web, run, demo) import the composition root
+when they run: the web app, ingest and the models take a second or two to import, which the
+short commands (a user, an import, a household mark) should not pay.
+"""
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 
+from cityops.cli.common import (
+    database_url,
+    fail,
+    mqtt_url,
+    report_import,
+    secret_key_required,
+    settings_of,
+    wait_for_signal,
+)
 from cityops.cli.needs import af_command as needs_af_command
 from cityops.cli.needs_rules import find_command as needs_find_command
 from cityops.cli.needs_score import score_command as needs_score_command
+from cityops.flood import key_sites
+from cityops.needs import imports as needs_imports
+from cityops.org.grids import load_grid_index
 from cityops.platform import db, logs
-from cityops.platform.settings import Settings, SettingsError, load_settings
+from cityops.platform.settings import SettingsError, load_settings
+from cityops.platform.users import create_user
+from cityops.sensing.away import AbsenceError, end_absence, mark_away
 from cityops.simulation.district import DistrictSize, generate_district, is_loaded, load_district
 from cityops.views.activity import activity_summary, format_summary
-
-
-def fail(message: str) -> NoReturn:
-    """Print a clear error and exit with status 2."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.ensure_object(dict)["settings"]  # type: ignore[no-any-return]
-
-
-def _database_url(settings: Settings) -> str:
-    if settings.database_url is None:
-        fail("CITYOPS_DATABASE_URL is not set (or database_url in the config file);"
-             " `cityops demo` runs with a private database instead")
-    return settings.database_url.get_secret_value()
-
-
-def _mqtt_url(settings: Settings) -> str:
-    if settings.mqtt_url is None:
-        fail("CITYOPS_MQTT_URL is not set (or mqtt_url in the config file);"
-             " `cityops demo` runs with a private broker instead")
-    return settings.mqtt_url.get_secret_value()
-
-
-def wait_for_signal(stop: threading.Event, duration: float | None = None) -> None:
-    """Block until Ctrl-C / SIGTERM (or ``duration`` seconds), then return."""
-    def handler(_signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    stop.wait(duration)
 
 
 @click.group()
@@ -77,7 +61,7 @@ def db_group() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply pending schema migrations."""
-    url = _database_url(_settings(ctx))
+    url = database_url(settings_of(ctx))
     applied = db.upgrade(url)
     click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
     with db.connect(url) as conn:
@@ -88,7 +72,7 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def db_status(ctx: click.Context) -> None:
     """List migrations not applied yet."""
-    pending = db.pending_migrations(_database_url(_settings(ctx)))
+    pending = db.pending_migrations(database_url(settings_of(ctx)))
     click.echo(f"pending: {', '.join(pending)}" if pending else "schema is up to date")
 
 
@@ -112,7 +96,7 @@ def district_group() -> None:
 def district_load(ctx: click.Context, seed: int, full: bool,
                   households_per_community: int | None) -> None:
     """Generate the synthetic district and load it into an empty database."""
-    url = _database_url(_settings(ctx))
+    url = database_url(settings_of(ctx))
     db.upgrade(url)
     district = generate_district(seed, _size(full, households_per_community),
                                  progress=lambda m: click.echo(f"generating {m}", err=True))
@@ -138,9 +122,7 @@ def district_load(ctx: click.Context, seed: int, full: bool,
 def user_add(ctx: click.Context, username: str, role: str, display_name: str | None,
              worker_id: str | None, cell_code: str | None, password: str) -> None:
     """Create a user or reset their password (password from a prompt or CITYOPS_NEW_PASSWORD)."""
-    from cityops.platform.users import create_user
-
-    with db.connect(_database_url(_settings(ctx))) as conn:
+    with db.connect(database_url(settings_of(ctx))) as conn:
         try:
             user = create_user(conn, username, display_name or username, role, password,
                                worker_id, cell_code)
@@ -157,8 +139,8 @@ def ingest_cmd(ctx: click.Context, shared: bool) -> None:
     """Run ingest with streaming detection and dispatch until stopped."""
     from cityops.app.wiring import start_services
 
-    settings = _settings(ctx)
-    services = start_services(settings, _database_url(settings), _mqtt_url(settings),
+    settings = settings_of(ctx)
+    services = start_services(settings, database_url(settings), mqtt_url(settings),
                               scheduler=False, shared_subscription=shared)
     wait_for_signal(threading.Event())
     services.stop()
@@ -170,8 +152,8 @@ def scheduler_cmd(ctx: click.Context) -> None:
     """Run the periodic jobs (once cluster-wide per period) until stopped."""
     from cityops.app.wiring import start_services
 
-    settings = _settings(ctx)
-    services = start_services(settings, _database_url(settings), _mqtt_url(settings),
+    settings = settings_of(ctx)
+    services = start_services(settings, database_url(settings), mqtt_url(settings),
                               ingest=False)
     wait_for_signal(threading.Event())
     services.stop()
@@ -185,10 +167,9 @@ def web_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web app (waitress) until stopped."""
     from cityops.app.web import WebServer
 
-    settings = _settings(ctx)
-    if settings.secret_key is None:
-        fail("CITYOPS_SECRET_KEY is not set: the web app needs it to sign sessions")
-    server = WebServer(settings, _database_url(settings), host or settings.web_host,
+    settings = settings_of(ctx)
+    secret_key_required(settings)
+    server = WebServer(settings, database_url(settings), host or settings.web_host,
                        port or settings.web_port)
     click.echo(f"CityOps web on {server.url}")
     server.start()
@@ -203,12 +184,11 @@ def run_cmd(ctx: click.Context) -> None:
     from cityops.app.web import WebServer
     from cityops.app.wiring import start_services
 
-    settings = _settings(ctx)
-    if settings.secret_key is None:
-        fail("CITYOPS_SECRET_KEY is not set: the web app needs it to sign sessions")
-    database_url, mqtt_url = _database_url(settings), _mqtt_url(settings)
-    services = start_services(settings, database_url, mqtt_url)
-    server = WebServer(settings, database_url, settings.web_host, settings.web_port)
+    settings = settings_of(ctx)
+    secret_key_required(settings)
+    url = database_url(settings)
+    services = start_services(settings, url, mqtt_url(settings))
+    server = WebServer(settings, url, settings.web_host, settings.web_port)
     server.start()
     click.echo(f"CityOps running; web on {server.url}")
     wait_for_signal(threading.Event())
@@ -220,7 +200,7 @@ def run_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def status_cmd(ctx: click.Context) -> None:
     """Print what the system has stored and done."""
-    with db.connect(_database_url(_settings(ctx))) as conn:
+    with db.connect(database_url(settings_of(ctx))) as conn:
         click.echo(format_summary(activity_summary(conn)))
 
 
@@ -239,19 +219,12 @@ def demo_cmd(ctx: click.Context, duration: float | None, speed: float, history_h
     """The whole system on private servers with a synthetic district and its simulator."""
     from cityops.cli.demo import DemoOptions, run_demo
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     options = DemoOptions(duration=duration, speed=speed, history_hours=history_hours, seed=seed,
                           port=port or settings.web_port)
     sys.exit(run_demo(settings, options))
 
 
-def _report_import(ctx: click.Context, refused: list[tuple[int, str]], summary: str) -> None:
-    """Each refused CSV line with its reason (stderr), the summary; exit 1 if any was refused."""
-    for line, reason in refused:
-        click.echo(f"line {line}: refused: {reason}", err=True)
-    click.echo(summary)
-    if refused:
-        ctx.exit(1)
 
 
 @cli.group("keysites")
@@ -264,19 +237,16 @@ def keysites_group() -> None:
 @click.pass_context
 def keysites_import(ctx: click.Context, csv_file: Path) -> None:
     """Add or update the key sites of CSV_FILE (docs/cases.md, "Flood season")."""
-    from cityops.flood.key_sites import import_csv
-    from cityops.org.grids import load_grid_index
-
-    settings = _settings(ctx)
-    with db.connect(_database_url(settings)) as conn:
+    settings = settings_of(ctx)
+    with db.connect(database_url(settings)) as conn:
         index = load_grid_index(conn)
         if not index.cells:
             fail("the database has no grid cells: load the district's grids first")
         try:
-            result = import_csv(conn, csv_file, index)
+            result = key_sites.import_csv(conn, csv_file, index)
         except ValueError as exc:
             fail(str(exc))
-    _report_import(ctx, result.refused, f"key sites: {result.inserted} added,"
+    report_import(ctx, result.refused, f"key sites: {result.inserted} added,"
                    f" {result.updated} updated, {len(result.refused)} refused")
 
 
@@ -296,14 +266,12 @@ needs_group.add_command(needs_score_command)
 def needs_import_households(ctx: click.Context, csv_file: Path) -> None:
     """Add or update households with their achievements and indicators from CSV_FILE
     (docs/needs.md, "Data")."""
-    from cityops.needs.imports import import_csv
-
-    with db.connect(_database_url(_settings(ctx))) as conn:
+    with db.connect(database_url(settings_of(ctx))) as conn:
         try:
-            result = import_csv(conn, csv_file)
+            result = needs_imports.import_csv(conn, csv_file)
         except ValueError as exc:
             fail(str(exc))
-    _report_import(ctx, result.refused, f"households: {result.inserted} added,"
+    report_import(ctx, result.refused, f"households: {result.inserted} added,"
                    f" {result.updated} updated, {len(result.refused)} refused"
                    f" ({result.households_created} new households)")
 
@@ -326,11 +294,7 @@ def household_group() -> None:
 def household_away(ctx: click.Context, household_id: str, until: str, reason: str, actor: str,
                    note: str) -> None:
     """Mark HOUSEHOLD_ID away or in hospital until a date."""
-    from datetime import UTC, datetime, timedelta
-
-    from cityops.sensing.away import AbsenceError, mark_away
-
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     try:
         parsed = datetime.fromisoformat(until)
     except ValueError:
@@ -339,7 +303,7 @@ def household_away(ctx: click.Context, household_id: str, until: str, reason: st
         parsed += timedelta(days=1)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=settings.tz)
-    with db.connect(_database_url(settings)) as conn:
+    with db.connect(database_url(settings)) as conn:
         try:
             absence = mark_away(conn, household_id, parsed, reason, actor, datetime.now(UTC),
                                 note)
@@ -356,11 +320,7 @@ def household_away(ctx: click.Context, household_id: str, until: str, reason: st
 @click.pass_context
 def household_back(ctx: click.Context, household_id: str, actor: str) -> None:
     """End HOUSEHOLD_ID's away / in-hospital mark now (water-use alerts resume)."""
-    from datetime import UTC, datetime
-
-    from cityops.sensing.away import end_absence
-
-    with db.connect(_database_url(_settings(ctx))) as conn:
+    with db.connect(database_url(settings_of(ctx))) as conn:
         ended = end_absence(conn, household_id, actor, datetime.now(UTC))
     click.echo(f"household {household_id}: " + ("mark ended; water-use alerts resume" if ended
                                                  else "was not marked away"))

@@ -1,4 +1,6 @@
-"""Import a centre's own flood-season key sites from a CSV file (``cityops keysites import``).
+"""The centre's flood-season key sites: underpasses, low roads and basements that flood first,
+shelters (with their capacity) and supply depots; a layer on the wall's map. :func:`key_sites`
+lists them; :func:`import_csv` imports them from a CSV file (``cityops keysites import``).
 
 Columns (a header row; ``capacity`` and ``notes`` may be empty or left out)::
 
@@ -116,3 +118,11 @@ def import_csv(conn: psycopg.Connection[Any], path: Path, index: GridIndex) -> I
             else:
                 result.updated += 1
     return result
+
+
+def key_sites(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """All key sites: id, kind, name, grid_code, cell (name), lon, lat, capacity, notes."""
+    return list(conn.execute(
+        "SELECT k.id, k.kind, k.name, k.grid_code, g.name AS cell, k.lon, k.lat, k.capacity,"
+        " k.notes FROM key_sites k LEFT JOIN grids g ON g.code = k.grid_code ORDER BY k.id"
+    ).fetchall())

@@ -30,6 +30,8 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from cityops.needs.indicators import IndicatorSet, load_indicator_set
+from cityops.platform.database import Database
+from cityops.platform.users import audit
 
 MIN_DECIDED = 30  # fewer decided households in a group: its calibration is too few to judge
 BINS = 10         # equal-width probability bins of the expected calibration error
@@ -264,3 +266,13 @@ def load_fairness(conn: psycopg.Connection[Any], indicator_set: IndicatorSet | N
         decision=np.array(cols[8], object),
         assessed_at=max(cols[5]) if assessed else None,
         not_assessed=len(rows) - len(assessed))
+
+
+def view_fairness(db: Database, username: str) -> FairnessData:
+    """Every assessed household's attributes, latest assessment and decision, the view audited
+    in the same transaction (aggregates only are shown, but they come from personal data)."""
+    with db.transaction() as conn:
+        data = load_fairness(conn)
+        audit(conn, username, "view", "needs.fairness",
+              {"households": len(data), "assessed_at": data.assessed_at})
+    return data

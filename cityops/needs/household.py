@@ -28,6 +28,7 @@ from cityops.needs.indicators import (
 from cityops.needs.labels import ASSISTANCE_PROGRAMMES, DECISIONS, HOUSEHOLD_TYPES, PROGRAMMES
 from cityops.needs.tasks import ReviewTask, household_tasks
 from cityops.platform import users
+from cityops.platform.database import Database
 
 MIN_REASON = 5  # characters: "ok" is not a reason another caseworker can follow
 PROGRAMME_REQUIRED = ("approved",)
@@ -260,7 +261,7 @@ def household_case(conn: psycopg.Connection[Any], household_id: str,
                    indicator_set: IndicatorSet | None = None) -> HouseholdCase | None:
     """The household's case as the page shows it, or None for an unknown household.
 
-    Not audited: callers showing it to a person use :func:`read_household`."""
+    Not audited: callers showing it to a person use :func:`view_household`."""
     indicator_set = indicator_set or load_indicator_set()
     row = conn.execute(_HOUSEHOLD, (household_id,)).fetchone()
     if row is None:
@@ -279,12 +280,12 @@ def household_case(conn: psycopg.Connection[Any], household_id: str,
     )
 
 
-def read_household(conn: psycopg.Connection[Any], household_id: str, username: str,
+def view_household(db: Database, household_id: str, username: str,
                    indicator_set: IndicatorSet | None = None) -> HouseholdCase | None:
     """:func:`household_case` for ``username``, the view written to the audit log in the same
     transaction (action "view", subject "household <id>"); None (and nothing written) for an
     unknown household."""
-    with conn.transaction():
+    with db.transaction() as conn:
         case = household_case(conn, household_id, indicator_set)
         if case is not None:
             users.audit(conn, username, "view", f"household {household_id}",
@@ -348,3 +349,11 @@ def record_decision(conn: psycopg.Connection[Any], household_id: str, decision: 
                     {"decision": decision, "programme": chosen, "reason": text,
                      "decision_id": row["id"]})
     return Decision(**row)
+
+
+def decide(db: Database, household_id: str, decision: str | None, reason: str | None, by: str,
+           programme: str | None = None, *, now: datetime, tz: tzinfo = UTC) -> Decision:
+    """:func:`record_decision` in a transaction of its own."""
+    with db.transaction() as conn:
+        return record_decision(conn, household_id, decision, reason, by, programme, now=now,
+                               tz=tz)

@@ -45,6 +45,8 @@ from cityops.needs.data import (
     derived_indicators,
 )
 from cityops.platform.csv_import import read_rows, rows_from_bytes
+from cityops.platform.database import Database
+from cityops.platform.users import audit
 
 HOUSEHOLD_COLUMNS = ("community_code", "head_name", "address", "members")
 ATTRIBUTES = {
@@ -252,4 +254,15 @@ def import_rows(conn: psycopg.Connection[Any], raw_rows: list[dict[str, str | No
                 result.inserted += 1
             else:
                 result.updated += 1
+    return result
+
+
+def import_file(db: Database, username: str, content: bytes, name: str) -> ImportResult:
+    """Import an uploaded file as ``username``, the import audited in the same transaction;
+    ValueError (nothing written) for a file refused whole."""
+    with db.transaction() as conn:
+        result = import_upload(conn, content, name)
+        audit(conn, username, "import", "needs.households",
+              {"file": name, "added": result.inserted, "updated": result.updated,
+               "refused": [line for line, _ in result.refused]})
     return result

@@ -7,15 +7,15 @@ exactly (c as a 30-decimal numeric of score_num / score_den: equal fractions giv
 different ones with denominators below 10^15 different keys), then the model's probability
 descending, then the household id. Filters: street, community, household type, intensity band
 (decided in integers: ``identified`` and ``2 * score_num >= score_den`` for high) and the
-second-look flag. Personal details: civil-affairs staff only, and every read through these
-functions must be audited by the caller in the same transaction.
+second-look flag. Personal details: civil-affairs staff only; the service functions at the end
+(``view_*``, ``export_for``) write each view to the audit log in the same transaction as the read.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from fractions import Fraction
 from typing import Any, Literal, cast, get_args
@@ -30,6 +30,8 @@ from cityops.needs.indicators import (
     load_indicator_set,
 )
 from cityops.needs.labels import DECISIONS, HOUSEHOLD_TYPES
+from cityops.platform.database import Database
+from cityops.platform.users import audit
 
 Conn = psycopg.Connection[Any]
 LookKind = Literal["any", "index_only", "model_only"]
@@ -308,3 +310,58 @@ def audit_details(filters: ReviewFilters, rows: Sequence[ReviewRow], **extra: An
     """What an audit record of a list view or export says: the filters and the households."""
     return {"filters": {k: v for k, v in asdict(filters).items() if v is not None},
             "households": [r.household_id for r in rows], **extra}
+
+
+# --- the services the pages call: one transaction each, every view of personal data audited ---
+
+def view_review_list(db: Database, username: str, filters: ReviewFilters, *, limit: int,
+                     offset: int) -> ReviewPage | None:
+    """A page of the ranked list, its view audited; None when nothing is assessed yet."""
+    with db.transaction() as conn:
+        if not has_assessments(conn):
+            return None
+        page = review_list(conn, filters, limit=limit, offset=offset)
+        audit(conn, username, "view", "needs.review_list",
+              audit_details(filters, page.rows, offset=offset, total=page.total))
+    return page
+
+
+def view_second_look(db: Database, username: str, filters: ReviewFilters, *,
+                     limit: int) -> dict[LookKind, ReviewPage] | None:
+    """Both kinds of strong disagreement (the first ``limit`` of each), the view audited; None
+    when nothing is assessed yet."""
+    with db.transaction() as conn:
+        if not has_assessments(conn):
+            return None
+        pages: dict[LookKind, ReviewPage] = {
+            kind: review_list(conn, replace(filters, look=kind), limit=limit)
+            for kind in ("index_only", "model_only")
+        }
+        audit(conn, username, "view", "needs.second_look",
+              audit_details(filters, [r for p in pages.values() for r in p.rows],
+                            totals={k: p.total for k, p in pages.items()}))
+    return pages
+
+
+def export_for(db: Database, username: str, filters: ReviewFilters,
+               format: str) -> list[ReviewRow]:
+    """Every household matching ``filters`` for an export, the export audited."""
+    with db.transaction() as conn:
+        rows = export_rows(conn, filters)
+        audit(conn, username, "export", "needs.review_list",
+              audit_details(filters, rows, format=format))
+    return rows
+
+
+def read_filter_choices(db: Database, street: str | None = None) -> tuple[
+    FilterOptions, list[tuple[str, str]]
+]:
+    """The filter bar's streets and household types, and the communities of ``street``."""
+    with db.transaction() as conn:
+        return filter_options(conn), communities(conn, street)
+
+
+def read_communities(db: Database, street: str | None) -> list[tuple[str, str]]:
+    """(code, name) of the communities of a street (all when ``street`` is None)."""
+    with db.transaction() as conn:
+        return communities(conn, street)

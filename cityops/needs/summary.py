@@ -25,6 +25,8 @@ from psycopg import sql
 
 from cityops.needs.indicators import IndicatorSet, load_indicator_set
 from cityops.needs.labels import HOUSEHOLD_TYPES
+from cityops.platform.database import Database
+from cityops.platform.users import audit
 
 Breakdown = Literal["street", "community", "household_type"]
 BREAKDOWN_LABELS: dict[Breakdown, str] = {
@@ -246,3 +248,13 @@ def district_summary(conn: psycopg.Connection[Any], breakdown: Breakdown = "stre
     query = sql.SQL(_SQL).format(key=key, label=label, join=join)
     rows = conn.execute(query, {"version": iset.version}).fetchall()
     return summarise(rows, breakdown, iset)
+
+
+def view_summary(db: Database, username: str, breakdown: Breakdown = "street") -> DistrictSummary:
+    """The summary for one breakdown, the view audited in the same transaction."""
+    with db.transaction() as conn:
+        summary = district_summary(conn, breakdown)
+        audit(conn, username, "view", "needs.summary",
+              {"breakdown": breakdown, "households": summary.district.n,
+               "indicator_set": summary.version})
+    return summary

@@ -23,6 +23,7 @@ import psycopg
 from cityops.needs.labels import ASSISTANCE_PROGRAMMES
 from cityops.needs.rules import ALL, BY_ID
 from cityops.platform import users
+from cityops.platform.database import Database
 
 Conn = psycopg.Connection[dict[str, Any]]
 STATUSES = ("open", "done", "dismissed")
@@ -287,3 +288,17 @@ _DESCRIBERS: dict[str, Callable[[Mapping[str, Any], int | None], str]] = {
     "expenditure_hardship": _spending,
     "care_visit": _care,
 }
+
+
+def read_tasks(db: Database, by: str, *, rule_id: str | None = None, status: str = "open",
+               limit: int = 200) -> TaskView:
+    """:func:`view_tasks` (audited) in a transaction of its own."""
+    with db.transaction() as conn:
+        return view_tasks(conn, by, rule_id=rule_id, status=status, limit=limit)
+
+
+def close(db: Database, task_id: int, status: str, note: str, by: str,
+          now: datetime) -> ReviewTask:
+    """:func:`close_task` (audited) in a transaction of its own."""
+    with db.transaction() as conn:
+        return close_task(conn, task_id, status, note, by, now)

@@ -161,3 +161,22 @@ def load_grid_index(conn: Any) -> GridIndex:
     return GridIndex.from_rows(
         conn.execute("SELECT code, level, name, parent_code, geometry FROM grids").fetchall()
     )
+
+
+def cell_shapes(
+    conn: Any, level: str = "community", codes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Cells of one level (or the given codes) with their GeoJSON geometry and centroid."""
+    if codes is not None:
+        cursor = conn.execute(
+            "SELECT code, name, level, geometry, centroid_lon, centroid_lat FROM grids"
+            " WHERE code = ANY(%s) ORDER BY code",
+            (codes,),
+        )
+    else:
+        cursor = conn.execute(
+            "SELECT code, name, level, geometry, centroid_lon, centroid_lat FROM grids"
+            " WHERE level = %s ORDER BY code",
+            (level,),
+        )
+    return list(cursor.fetchall())

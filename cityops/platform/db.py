@@ -1,4 +1,5 @@
-"""Database access: connections, schema migrations (yoyo) and storage-engine detection.
+"""Database access: single connections, schema migrations (yoyo) and storage-engine detection
+(pooled transactions: :mod:`cityops.platform.database`).
 
 Migrations live in ``cityops/platform/migrations`` as numbered yoyo files (SQL, or Python where a
 step depends on the server, such as the TimescaleDB hypertable). We use yoyo rather than Alembic
@@ -9,8 +10,6 @@ files, records what it applied and takes a lock so two processes starting togeth
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +18,6 @@ from urllib.parse import quote, urlencode
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +29,6 @@ BUCKET_ORIGIN = "2000-01-03 00:00+00"  # a Monday: the same week boundaries as t
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
     """Open one connection whose rows are dicts."""
     return psycopg.connect(url, row_factory=dict_row, **kwargs)
-
-
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "cityops") -> (
-    ConnectionPool[psycopg.Connection[dict[str, Any]]]
-):
-    """A connection pool with dict rows; connections are checked before being handed out."""
-    pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        name=name,
-        kwargs={"row_factory": dict_row},
-        check=ConnectionPool.check_connection,
-        open=False,
-    )
-    pool.open(wait=True, timeout=30)
-    return pool
 
 
 def migrations_dir() -> Path:
@@ -129,11 +110,3 @@ def bucket_sql(engine: Engine, width: str, column: str = "ts") -> str:
         return f"time_bucket(interval '{width}', {column})"
     return f"date_bin(interval '{width}', {column}, timestamptz '{BUCKET_ORIGIN}')"
 
-
-@contextmanager
-def transaction(
-    pool: ConnectionPool[psycopg.Connection[dict[str, Any]]],
-) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A pooled connection inside one transaction (committed on success, rolled back on error)."""
-    with pool.connection() as conn, conn.transaction():
-        yield conn

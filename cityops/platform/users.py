@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from cityops.platform.database import Database
+
 ROLES = ("operations", "grid_worker", "civil_affairs", "admin", "hotline", "supervisor")
 
 
@@ -110,3 +112,18 @@ def audit(
         "INSERT INTO audit_log (username, action, subject, details) VALUES (%s, %s, %s, %s)",
         (username, action, subject, json.dumps(details or {}, default=str)),
     )
+
+
+def load_user(db: Database, username: str) -> User | None:
+    """The active user of that name (a web session's user, on each request)."""
+    with db.transaction() as conn:
+        return get_user(conn, username)
+
+
+def sign_in(db: Database, username: str, password: str, ip: str | None) -> User | None:
+    """The user if the password is right, with the sign-in audited in the same transaction."""
+    with db.transaction() as conn:
+        user = authenticate(conn, username, password)
+        if user is not None:
+            audit(conn, user.username, "sign_in", "web", {"ip": ip})
+    return user

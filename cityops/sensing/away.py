@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from cityops.platform import users
+from cityops.platform.database import Database
 
 REASONS = ("away", "hospital")
 
@@ -142,3 +143,25 @@ def mark_away_for_ticket(
         raise AbsenceError(f"ticket #{ticket_id} is not about a household's water meter")
     return mark_away(conn, household, until, reason, actor, now,
                      note=f"set from ticket #{ticket_id}")
+
+
+# --- the services the pages call (one transaction each) ----------------------------------------
+
+def set_mark(db: Database, household_id: str, until: datetime, reason: str, actor: str,
+             now: datetime, note: str = "") -> Absence:
+    """:func:`mark_away` (audited) in a transaction of its own."""
+    with db.transaction() as conn:
+        return mark_away(conn, household_id, until, reason, actor, now, note)
+
+
+def end_mark(db: Database, household_id: str, actor: str, now: datetime) -> bool:
+    """:func:`end_absence` (audited) in a transaction of its own."""
+    with db.transaction() as conn:
+        return end_absence(conn, household_id, actor, now)
+
+
+def set_mark_for_ticket(db: Database, ticket_id: int, worker_id: str, until: datetime,
+                        reason: str, actor: str, now: datetime) -> Absence:
+    """:func:`mark_away_for_ticket` (audited) in a transaction of its own."""
+    with db.transaction() as conn:
+        return mark_away_for_ticket(conn, ticket_id, worker_id, until, reason, actor, now)

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from cityops.cases import assignment as dispatch
 from cityops.cases import tickets
 from cityops.cases.clock import CaseClock
 from cityops.org.grids import GridIndex
+from cityops.platform.database import Database
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.sensing import alerts
@@ -105,13 +105,13 @@ class DetectionPipeline:
 
     def __init__(
         self,
-        pool: ConnectionPool[psycopg.Connection[dict[str, Any]]],
+        db: Database,
         settings: Settings,
         index: GridIndex,
         evaluate: Evaluate,
         after_commit: Callable[[], object] | None = None,
     ) -> None:
-        self._pool = pool
+        self._db = db
         self._settings = settings
         self._index = index
         self._evaluate = evaluate
@@ -186,7 +186,7 @@ class DetectionPipeline:
         if not latest:
             return
         self.stats.batches += 1
-        with self._pool.connection() as conn:
+        with self._db.session() as conn:
             devices = self._device_info(conn, list(latest))
             windows = self._windows(conn, devices, latest)
             decisions = []

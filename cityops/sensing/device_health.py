@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cityops.platform.settings import DeviceHealthSettings
+from cityops.platform.text import duration_text
 from cityops.platform.topics import DEVICE_KINDS
 from cityops.sensing import alerts
 
@@ -91,17 +92,17 @@ def _rows(conn: Conn, now: datetime, settings: DeviceHealthSettings, hours: floa
 
 def describe(row: dict[str, Any], now: datetime, hours: float = 24) -> str:
     """A plain sentence about one device's health row (from :func:`health_report`)."""
-    interval = _duration(timedelta(seconds=row["interval_s"]))
+    interval = duration_text(timedelta(seconds=row["interval_s"]))
     parts = []
     if row["bad_only"]:
         parts.append(f"no valid reading, {row['rejected']} rejected in {hours:g} h"
                      f" (latest: {row['last_code']})")
     if row["silent"]:
         if row["last_seen"] is None:
-            parts.append(f"never reported since installed {_duration(now - row['installed_at'])}"
-                         f" ago (expected every {interval})")
+            age = duration_text(now - row["installed_at"])
+            parts.append(f"never reported since installed {age} ago (expected every {interval})")
         else:
-            parts.append(f"silent for {_duration(now - row['last_seen'])}"
+            parts.append(f"silent for {duration_text(now - row['last_seen'])}"
                          f" (expected every {interval})")
     elif row["rejected"] and not row["bad_only"]:
         noun = "payload" if row["rejected"] == 1 else "payloads"
@@ -217,11 +218,11 @@ def check_silent_devices(
 
 def _silent_message(row: dict[str, Any], now: datetime) -> str:
     what = f"{KIND_NAMES.get(row['kind'], row['kind'])} {row['id']} ({row['label']})"
-    interval = _duration(timedelta(seconds=row["interval_s"]))
+    interval = duration_text(timedelta(seconds=row["interval_s"]))
     if row["last_seen"] is None:
         text = f"{what} has sent no reading since it was installed (expected every {interval})"
     else:
-        text = (f"{what} has sent no reading for {_duration(now - row['last_seen'])}"
+        text = (f"{what} has sent no reading for {duration_text(now - row['last_seen'])}"
                 f" (expected every {interval})")
     if row["online"] is False:
         text += "; it went offline"
@@ -230,13 +231,3 @@ def _silent_message(row: dict[str, Any], now: datetime) -> str:
         text += " Its silence does not mean that no water was used."
     return text
 
-
-def _duration(delta: timedelta) -> str:
-    """'2 h 5 min', '45 min', '30 s': the two largest units of a duration."""
-    seconds = max(int(delta.total_seconds()), 0)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2]) or "0 s"

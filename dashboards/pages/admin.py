@@ -8,18 +8,17 @@ counts by rejection code and by reason, and the latest. Refreshes every 30 secon
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from dash import Dash, Input, Output, dcc, html
+from dash import Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from cityops.sensing import device_health
-from cityops.views import queries
-from dashboards.auth import ROLE_NAMES, require_role
+from cityops.views import admin
 from dashboards.components import KIND_NAMES, fmt_time, header, table, updated_label
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import ROLE_NAMES, require_role
 
 ROLES = ("admin",)
 REFRESH_MS = 30_000
@@ -27,20 +26,19 @@ HOURS = 24
 
 
 def _read(ctx: AppContext, now: datetime) -> dict[str, Any]:
-    with ctx.pool.connection() as conn:
-        return {
-            "health": device_health.health_report(conn, now, ctx.settings.device_health,
-                                                  hours=HOURS),
-            "dead": queries.dead_letter_summary(conn, now, hours=HOURS),
-            "users": queries.users_list(conn),
-        }
+    return admin.read_admin(ctx.db, now, ctx.settings.device_health, hours=HOURS)
 
 
 def content(data: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Component]:
     """The three sections of the page."""
-    health, dead = data["health"], data["dead"]
+    return [devices_section(data["health"], ctx, now), letters_section(data["dead"], ctx, now),
+            users_section(data["users"], ctx, now)]
+
+
+def devices_section(health: Mapping[str, Any], ctx: AppContext, now: datetime) -> Component:
+    """Device health: counts by kind, the devices needing attention, unregistered senders."""
     factor = f"{health['silent_after_intervals']:g}"
-    devices = html.Section(
+    return html.Section(
         [
             html.H2("Device health"),
             table(["Kind", "Online", "Offline", "Never heard", "Silent", "Only bad payloads",
@@ -68,7 +66,11 @@ def content(data: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Com
         ],
         className="panel",
     )
-    letters = html.Section(
+
+
+def letters_section(dead: Mapping[str, Any], ctx: AppContext, now: datetime) -> Component:
+    """Dead letters: counts by code and by reason, the latest."""
+    return html.Section(
         [
             html.H2(f"Dead letters: {dead['total']} in the last {dead['hours']:.0f} h"),
             table(["Code", "Count", "Devices", "Latest"],
@@ -86,18 +88,22 @@ def content(data: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Com
         ],
         className="panel",
     )
-    people = html.Section(
+
+
+def users_section(people: Sequence[Mapping[str, Any]], ctx: AppContext,
+                  now: datetime) -> Component:
+    """The users, their roles and linked grid workers."""
+    return html.Section(
         [
             html.H2("Users"),
             table(["Username", "Name", "Role", "Grid worker", "Active", "Created"],
                   [[u["username"], u["display_name"], ROLE_NAMES[u["role"]],
                     f"{u['worker_id']} ({u['cell']})" if u["worker_id"] else "—",
                     "yes" if u["active"] else "no", fmt_time(u["created_at"], ctx.tz, now)]
-                   for u in data["users"]], class_name="users"),
+                   for u in people], class_name="users"),
         ],
         className="panel",
     )
-    return [devices, letters, people]
 
 
 def layout(ctx: AppContext) -> Component:
@@ -115,19 +121,21 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
+callbacks = Callbacks()
+
+
+@callbacks(
+    Output("admin-content", "children"),
+    Output("updated", "children", allow_duplicate=True),
+    Input("admin-tick", "n_intervals"),
+    prevent_initial_call=True,
+)
+def refresh(_tick: int) -> tuple[list[Component], str]:
     """The periodic refresh."""
-
-    @app.callback(
-        Output("admin-content", "children"),
-        Output("updated", "children", allow_duplicate=True),
-        Input("admin-tick", "n_intervals"),
-        prevent_initial_call=True,
-    )
-    def refresh(_tick: int) -> tuple[list[Component], str]:
-        require_role(*ROLES)
-        now = ctx.now()
-        return content(_read(ctx, now), ctx, now), updated_label(now, ctx.tz)
+    require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    return content(_read(ctx, now), ctx, now), updated_label(now, ctx.tz)
 
 
-PAGE = Page(pattern="/admin", roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern="/admin", roles=ROLES, layout=layout, callbacks=(callbacks,))

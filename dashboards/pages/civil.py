@@ -13,16 +13,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops.platform import users
-from cityops.sensing import away as households
-from cityops.views import queries
-from dashboards.auth import WebUser, require_role
+from cityops.sensing import away
+from cityops.views import civil
 from dashboards.components import fmt_time, header, table
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import WebUser, require_role
 
 ROLES = ("civil_affairs",)
 DAYS = 30
@@ -31,19 +30,14 @@ ROWS = 100
 
 def read_audited(ctx: AppContext, user: WebUser, now: datetime) -> dict[str, Any]:
     """The ranked household list, with the view written to the audit log."""
-    with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
-        found = queries.elderly_alone_water_alerts(conn, now, days=DAYS, limit=ROWS)
-        found["away"] = households.current_absences(conn, now, [r["id"] for r in found["rows"]])
-        users.audit(conn, user.username, "view", "households.elderly_alone",
-                    {"households": [r["id"] for r in found["rows"]], "days": DAYS})
-    return found
+    return civil.view_elderly_alone(ctx.db, user.username, now, days=DAYS, limit=ROWS)
 
 
 def table_view(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime,
-               away: Mapping[str, households.Absence] | None = None) -> Component:
+               marks: Mapping[str, away.Absence] | None = None) -> Component:
     """Households, those with the most water-use alerts first, with any away mark."""
     year = now.astimezone(ctx.tz).year
-    away = away or {}
+    marks = marks or {}
     return table(
         ["Name", "Age", "Address", "Phone", "Community", f"Water alerts ({DAYS} d)", "Open",
          "Last alert", "Away"],
@@ -52,14 +46,14 @@ def table_view(rows: Sequence[Mapping[str, Any]], ctx: AppContext, now: datetime
              r["address"], r["phone"] or "—", r["community"],
              html.B(str(r["water_alerts"])) if r["water_alerts"] else "0",
              str(r["open_alerts"]), fmt_time(r["last_alert_at"], ctx.tz, now),
-             _away_text(away.get(r["id"]), ctx)]
+             _away_text(marks.get(r["id"]), ctx)]
             for r in rows
         ],
         class_name="households",
     )
 
 
-def _away_text(mark: households.Absence | None, ctx: AppContext) -> str:
+def _away_text(mark: away.Absence | None, ctx: AppContext) -> str:
     if mark is None:
         return "—"
     return f"{mark.reason} until {mark.until.astimezone(ctx.tz):%d %b %H:%M}"
@@ -96,13 +90,11 @@ def change_mark(ctx: AppContext, user: WebUser, household_id: str, back: bool, r
                 last_day: date, note: str) -> str:
     """Set or end a household's away mark as ``user``; the sentence to show."""
     now = ctx.now()
-    with ctx.pool.connection() as conn:
-        if back:
-            ended = households.end_absence(conn, household_id, user.username, now)
-            return "Mark ended: alerts resume." if ended else "That household was not marked."
-        until = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ctx.tz)
-        mark = households.mark_away(conn, household_id, until, reason, user.username, now,
-                                    note)
+    if back:
+        ended = away.end_mark(ctx.db, household_id, user.username, now)
+        return "Mark ended: alerts resume." if ended else "That household was not marked."
+    until = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ctx.tz)
+    mark = away.set_mark(ctx.db, household_id, until, reason, user.username, now, note)
     return f"Marked {mark.reason} until {mark.until.astimezone(ctx.tz):%d %b %H:%M}."
 
 
@@ -138,50 +130,55 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
+callbacks = Callbacks()
+
+
+@callbacks(
+    Output("civil-table", "children"),
+    Output("civil-summary", "children"),
+    Input("civil-refresh", "n_clicks"),
+    prevent_initial_call=True,
+)
+def refresh(_clicks: int) -> tuple[Component, str]:
     """Refresh on request (no timer: every read of personal details is a recorded view)."""
-
-    @app.callback(
-        Output("civil-table", "children"),
-        Output("civil-summary", "children"),
-        Input("civil-refresh", "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def refresh(_clicks: int) -> tuple[Component, str]:
-        user = require_role(*ROLES)
-        now = ctx.now()
-        found = read_audited(ctx, user, now)
-        return table_view(found["rows"], ctx, now, found["away"]), _summary(found, ctx, now)
-
-    @app.callback(
-        Output("civil-away-msg", "children"),
-        Output("civil-table", "children", allow_duplicate=True),
-        Input("civil-away-mark", "n_clicks"),
-        Input("civil-away-back", "n_clicks"),
-        State("civil-away-household", "value"),
-        State("civil-away-reason", "value"),
-        State("civil-away-until", "date"),
-        State("civil-away-note", "value"),
-        prevent_initial_call=True,
-    )
-    def mark(_mark: int | None, _back: int | None, household_id: str | None, reason: str,
-             until: str | None, note: str | None) -> tuple[Component, Component]:
-        user = require_role(*ROLES)
-        trigger = dash.ctx.triggered_id
-        if trigger is None:
-            raise PreventUpdate
-        if not household_id or (trigger == "civil-away-mark" and not until):
-            return html.P("Choose a household and the last day away.", className="error"), (
-                dash.no_update)
-        try:
-            text = change_mark(ctx, user, household_id, trigger == "civil-away-back",
-                               reason, date.fromisoformat(str(until)[:10]) if until else
-                               ctx.now().date(), note or "")
-        except households.AbsenceError as exc:
-            return html.P(f"Not changed: {exc}.", className="error"), dash.no_update
-        now = ctx.now()
-        found = read_audited(ctx, user, now)
-        return html.P(text, className="ok"), table_view(found["rows"], ctx, now, found["away"])
+    user = require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    found = read_audited(ctx, user, now)
+    return table_view(found["rows"], ctx, now, found["away"]), _summary(found, ctx, now)
 
 
-PAGE = Page(pattern="/civil", roles=ROLES, layout=layout, register=register)
+@callbacks(
+    Output("civil-away-msg", "children"),
+    Output("civil-table", "children", allow_duplicate=True),
+    Input("civil-away-mark", "n_clicks"),
+    Input("civil-away-back", "n_clicks"),
+    State("civil-away-household", "value"),
+    State("civil-away-reason", "value"),
+    State("civil-away-until", "date"),
+    State("civil-away-note", "value"),
+    prevent_initial_call=True,
+)
+def mark(_mark: int | None, _back: int | None, household_id: str | None, reason: str,
+         until: str | None, note: str | None) -> tuple[Component, Component]:
+    """Mark a household away or in hospital until a date, or end its mark (audited)."""
+    user = require_role(*ROLES)
+    trigger = dash.ctx.triggered_id
+    if trigger is None:
+        raise PreventUpdate
+    if not household_id or (trigger == "civil-away-mark" and not until):
+        return html.P("Choose a household and the last day away.", className="error"), (
+            dash.no_update)
+    ctx = context()
+    last_day = date.fromisoformat(str(until)[:10]) if until else ctx.now().date()
+    try:
+        text = change_mark(ctx, user, household_id, trigger == "civil-away-back", reason,
+                           last_day, note or "")
+    except away.AbsenceError as exc:
+        return html.P(f"Not changed: {exc}.", className="error"), dash.no_update
+    now = ctx.now()
+    found = read_audited(ctx, user, now)
+    return html.P(text, className="ok"), table_view(found["rows"], ctx, now, found["away"])
+
+
+PAGE = Page(pattern="/civil", roles=ROLES, layout=layout, callbacks=(callbacks,))

@@ -4,7 +4,7 @@ The list shows the flood events of the last year, newest first. A report (by the
 id of its first alert, or by any ISO 8601 time inside it) gives the timeline (first alert, levels
 crossed, peaks, cases opened / dispatched / signed for / handled, alerts resolved), the peak level
 of each gauge, and the event's cases with their response times from dispatch to signed for and
-to handled (median and maximum). Data from :mod:`cityops.flood.season`.
+to handled (median and maximum). Data from :mod:`cityops.flood.events`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import Dash, dcc, html
+from dash import dcc, html
 from dash.development.base_component import Component
 
-from cityops.flood import season
-from dashboards.auth import require_role
-from dashboards.components import STATUS_LABELS, badge, fmt_duration, header, table
+from cityops.flood import events as flood_events
+from cityops.platform.text import duration_text
+from dashboards.components import STATUS_LABELS, badge, header, table
 from dashboards.context import AppContext, Page
+from dashboards.users import require_role
 
 ROLES = ("operations", "admin")
 LIST_DAYS = 365
@@ -37,7 +38,7 @@ def _when(value: datetime | None, tz: ZoneInfo, day: datetime | None = None) -> 
 
 
 def _dur(seconds: float | None) -> str:
-    return "—" if seconds is None else fmt_duration(seconds)
+    return "—" if seconds is None else duration_text(seconds)
 
 
 def _span(event: Mapping[str, Any], tz: ZoneInfo) -> str:
@@ -80,9 +81,21 @@ def list_view(events: list[dict[str, Any]], tz: ZoneInfo) -> Component:
 
 def report_view(event: Mapping[str, Any], tz: ZoneInfo) -> list[Component]:
     """The report of one event (response times count from the dispatch)."""
+    return [
+        figures_view(event),
+        html.Div([
+            html.Section([html.H2("Peak levels"), gauges_view(event, tz)], className="panel"),
+            html.Section([html.H2("Timeline"), timeline_view(event, tz)], className="panel"),
+        ], className="flood-two"),
+        html.Section([html.H2("Cases and response times"), cases_view(event, tz)],
+                     className="panel", id="fl-cases"),
+    ]
+
+
+def figures_view(event: Mapping[str, Any]) -> Component:
+    """The event's figures: duration, gauges, peak, cases and the response times."""
     r = event["response"]
-    day = event["start"]
-    figures = html.Div([
+    return html.Div([
         _tile("Duration", _dur(event["duration_s"]),
               "going on" if event["active"] else "ended"),
         _tile("Gauges", str(len(event["gauges"])), f"{len(event['alerts'])} alerts"),
@@ -95,13 +108,23 @@ def report_view(event: Mapping[str, Any], tz: ZoneInfo) -> list[Component]:
         _tile("Handled after", f"{_dur(r['handle']['median_s'])}",
               f"median of {r['handle']['n']} from dispatch; max {_dur(r['handle']['max_s'])}"),
     ], className="flood-figures", id="fl-figures")
-    timeline = html.Ol(
+
+
+def timeline_view(event: Mapping[str, Any], tz: ZoneInfo) -> Component:
+    """What happened, in order."""
+    day = event["start"]
+    return html.Ol(
         [html.Li([html.Span(_when(t["at"], tz, day), className="time"),
                   html.Span(t["text"], className="what")], className=f"tl-{t['kind']}")
          for t in event["timeline"]],
         className="flood-timeline", id="fl-timeline",
     )
-    gauges = table(
+
+
+def gauges_view(event: Mapping[str, Any], tz: ZoneInfo) -> Component:
+    """Each gauge's peak and the levels it crossed."""
+    day = event["start"]
+    return table(
         ["Gauge", "Cell", "Peak", "At", "Level reached", "Levels crossed"],
         [[g["label"], g["cell"] or "—",
           "—" if g["peak_mm"] is None else f"{g['peak_mm']:.0f} mm",
@@ -111,7 +134,12 @@ def report_view(event: Mapping[str, Any], tz: ZoneInfo) -> list[Component]:
           or "—"] for g in event["gauges"]],
         class_name="flood-gauges-table",
     )
-    cases = table(
+
+
+def cases_view(event: Mapping[str, Any], tz: ZoneInfo) -> Component:
+    """The event's cases with their response times."""
+    day = event["start"]
+    return table(
         ["Case", "Title", "State", "Worker", "Opened", "Dispatched", "Signed for (after)",
          "Handled (after)"],
         [[dcc.Link(f"#{c['id']}", href=f"/tickets/{c['id']}"), c["title"],
@@ -123,15 +151,6 @@ def report_view(event: Mapping[str, Any], tz: ZoneInfo) -> list[Component]:
          for c in event["cases"]],
         class_name="flood-cases-table",
     )
-    return [
-        figures,
-        html.Div([
-            html.Section([html.H2("Peak levels"), gauges], className="panel"),
-            html.Section([html.H2("Timeline"), timeline], className="panel"),
-        ], className="flood-two"),
-        html.Section([html.H2("Cases and response times"), cases], className="panel",
-                     id="fl-cases"),
-    ]
 
 
 def layout(ctx: AppContext, key: str | None = None) -> Component:
@@ -139,30 +158,25 @@ def layout(ctx: AppContext, key: str | None = None) -> Component:
     user = require_role(*ROLES)
     now = ctx.now()
     tz = ctx.tz
-    with ctx.pool.connection() as conn:
-        if key is None:
-            events = season.flood_events(conn, now - timedelta(days=LIST_DAYS), now)
-            body: list[Component] = [
-                html.Section([html.H2(f"Flood events of the last {LIST_DAYS} days"),
-                              list_view(events, tz)], className="panel")]
-            title = "Flood events"
+    if key is None:
+        events = flood_events.read_events(ctx.db, now - timedelta(days=LIST_DAYS), now)
+        body: list[Component] = [
+            html.Section([html.H2(f"Flood events of the last {LIST_DAYS} days"),
+                          list_view(events, tz)], className="panel")]
+        title = "Flood events"
+    else:
+        event = flood_events.read_event(ctx.db, key, now)
+        if event is None:
+            body = [html.Section([html.P(f"There is no flood event {key}."),
+                                  dcc.Link("All flood events", href="/flood")],
+                                 className="panel")]
+            title = "Flood event not found"
         else:
-            event = season.flood_event(conn, key, now)
-            if event is None:
-                body = [html.Section([html.P(f"There is no flood event {key}."),
-                                      dcc.Link("All flood events", href="/flood")],
-                                     className="panel")]
-                title = "Flood event not found"
-            else:
-                title = f"Flood {_span(event, tz)}"
-                body = [dcc.Link("← all flood events", href="/flood"), *report_view(event, tz)]
+            title = f"Flood {_span(event, tz)}"
+            body = [dcc.Link("← all flood events", href="/flood"), *report_view(event, tz)]
     return html.Div([header(title, user, "/flood" if key is None else ""), *body],
                     className="page flood-page")
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """No callbacks: a report is drawn once."""
-
-
-PAGE = Page(pattern=r"/flood(?:/(?P<key>[0-9A-Za-z:.+_-]+))?", roles=ROLES, layout=layout,
-            register=register)
+# No callbacks: a report is drawn once.
+PAGE = Page(pattern=r"/flood(?:/(?P<key>[0-9A-Za-z:.+_-]+))?", roles=ROLES, layout=layout)

@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import math
 import re
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 
 from cityops.cases import hotline, ratings
 from cityops.cases.categories import Catalogue
-from cityops.cases.clock import CaseClock
 from cityops.cases.hotline import CALL_TYPE_NAMES
-from cityops.cases.intake import IntakeError, file_case
+from cityops.cases.intake import IntakeError
 from cityops.cases.ratings import RatingError
 from cityops.cases.tickets import CALL_TYPES, Actor, NewCase, TransitionError
 from cityops.org.grids import GridIndex
-from dashboards.auth import require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import require_role
 
 ROLES = ("hotline",)
 REFRESH_MS = 60_000
@@ -46,29 +44,9 @@ STATUS_TEXT = {"registered": "registered (waiting for a worker)", "dispatched": 
                "reported": "reported", "voided": "linked as a duplicate", "closed": "closed"}
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    clock: CaseClock
-    index: GridIndex
-
-
-_LOADED: weakref.WeakKeyDictionary[Any, _Loaded] = weakref.WeakKeyDictionary()
-
-
-def _loaded(ctx: AppContext) -> _Loaded:
-    """The category catalogue, calendar and grid cells, loaded once per app (per pool)."""
-    found = _LOADED.get(ctx.pool)
-    if found is None:
-        with ctx.pool.connection() as conn:
-            index = hotline.grid_index(conn)
-        found = _Loaded(CaseClock.from_settings(ctx.settings), index)
-        _LOADED[ctx.pool] = found
-    return found
-
-
 def catalogue(ctx: AppContext) -> Catalogue:
     """The case categories of the settings (loaded once)."""
-    return _loaded(ctx).clock.catalogue
+    return ctx.desk.clock.catalogue
 
 
 def _days(days: float) -> str:
@@ -120,7 +98,6 @@ def _field(label: str, control: Component, field: str, hint: str = "") -> html.D
 
 def form_view(ctx: AppContext) -> html.Section:
     """The intake form of one call."""
-    loaded = _loaded(ctx)
     return html.Section(
         [
             html.H2("New call"),
@@ -140,7 +117,7 @@ def form_view(ctx: AppContext) -> html.Section:
                                                className="radio-list"), "call-type",
                    "the limit is the handling time from dispatch"),
             _field("Category", dcc.Dropdown(id="hl-category",
-                                            options=category_options(loaded.clock.catalogue),
+                                            options=category_options(catalogue(ctx)),
                                             placeholder="Type a code or a word, e.g. manhole",
                                             searchable=True, clearable=True), "category"),
             _field("What the caller says", dcc.Textarea(id="hl-description",
@@ -157,7 +134,7 @@ def form_view(ctx: AppContext) -> html.Section:
                     dcc.Input(id="hl-lon", type="text", placeholder="longitude, e.g. 121.4737",
                               inputMode="decimal", autoComplete="off"),
                     html.Span("or", className="muted"),
-                    dcc.Dropdown(id="hl-cell", options=cell_options(loaded.index),
+                    dcc.Dropdown(id="hl-cell", options=cell_options(ctx.desk.index()),
                                  placeholder="community", searchable=True, clearable=True,
                                  className="cell-pick"),
                 ], className="form-row"),
@@ -377,10 +354,7 @@ def _rate_options(awaiting: Sequence[Mapping[str, Any]],
 
 def _lists(ctx: AppContext, username: str) -> tuple[Any, ...]:
     now = ctx.now()
-    with ctx.pool.connection() as conn:
-        recent = hotline.recent_calls(conn, username)
-        awaiting = hotline.awaiting_rating(conn)
-        bad = hotline.bad_reviews(conn)
+    recent, awaiting, bad = hotline.read_lists(ctx.db, username)
     return (recent_view(recent, ctx, now), awaiting_view(awaiting, ctx, now),
             bad_view(bad, ctx, now), _rate_options(awaiting, bad), updated_label(now, ctx.tz))
 
@@ -425,7 +399,7 @@ def layout(ctx: AppContext) -> Component:
         ],
         className="panel",
     )
-    callbacks = html.Section(
+    callbacks_panel = html.Section(
         [
             html.H2("Callbacks"),
             html.H3("Closed cases waiting for the caller's rating"),
@@ -439,7 +413,8 @@ def layout(ctx: AppContext) -> Component:
     return html.Div(
         [
             header("12345 hotline", user, "/hotline", updated=updated),
-            html.Main([form_view(ctx), html.Div([calls, callbacks], className="hotline-side")],
+            html.Main([form_view(ctx),
+                       html.Div([calls, callbacks_panel], className="hotline-side")],
                       className="hotline-page"),
             dcc.Store(id="hl-done", data=0),
             dcc.Interval(id="hl-tick", interval=REFRESH_MS),
@@ -450,19 +425,15 @@ def layout(ctx: AppContext) -> Component:
 
 def file_call(ctx: AppContext, operator: str, form: Form) -> tuple[dict[str, str], Component]:
     """Check and file one call; (errors by field, result to show)."""
-    loaded = _loaded(ctx)
-    district = next((c.code for c in loaded.index.cells.values() if c.level == "district"), None)
-    case, closing, errors = check_form(form, loaded.clock.catalogue, operator, district)
+    index = ctx.desk.index()
+    district = next((c.code for c in index.cells.values() if c.level == "district"), None)
+    case, closing, errors = check_form(form, catalogue(ctx), operator, district)
     if case is None:
         return errors, html.P(f"Not filed: {len(errors)} field{'s' if len(errors) > 1 else ''}"
                               " to correct (marked above).", className="error")
     now = ctx.now()
     try:
-        with ctx.pool.connection() as conn:
-            intake = file_case(conn, case, Actor(operator, "hotline"), settings=ctx.settings,
-                               index=loaded.index, clock=loaded.clock, closing_note=closing,
-                               now=now)
-            outcome = hotline.case_outcome(conn, intake.ticket_id)
+        intake = ctx.desk.file(case, Actor(operator, "hotline"), closing_note=closing, now=now)
     except IntakeError as exc:
         errors, general = {}, []
         for name, reason in exc.problems:
@@ -477,112 +448,117 @@ def file_call(ctx: AppContext, operator: str, form: Form) -> tuple[dict[str, str
     except TransitionError as exc:
         return {}, html.P(f"Not filed: {exc}.", className="error")
     reason = intake.assignment.reason if intake.assignment else None
-    return {}, outcome_view(outcome, ctx, now, reason)
+    return {}, outcome_view(hotline.read_outcome(ctx.db, intake.ticket_id), ctx, now, reason)
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """File a call, record a rating, refresh the lists, clear the form."""
+callbacks = Callbacks()
 
-    @app.callback(
-        *[Output(f"hl-{f}-err", "children") for f in FIELDS],
-        Output("hl-result", "children"),
-        Output("hl-done", "data"),
-        Input("hl-submit", "n_clicks"),
-        State("hl-name", "value"), State("hl-phone", "value"), State("hl-call-type", "value"),
-        State("hl-category", "value"), State("hl-description", "value"),
-        State("hl-address", "value"), State("hl-lat", "value"), State("hl-lon", "value"),
-        State("hl-cell", "value"), State("hl-urgent", "value"), State("hl-answered", "value"),
-        State("hl-answer", "value"), State("hl-done", "data"),
-        prevent_initial_call=True,
-    )
-    def submit(_clicks: int | None, name: str | None, phone: str | None, call_type: str | None,
-               category: str | None, description: str | None, address: str | None,
-               lat: str | None, lon: str | None, cell: str | None, urgent: list[str] | None,
-               answered: list[str] | None, answer: str | None, done: int | None) -> tuple[
-                   Any, ...]:
-        user = require_role(*ROLES)
-        form = Form(name, phone, call_type, category, description, address,
-                    None if lat is None else str(lat), None if lon is None else str(lon), cell,
-                    "urgent" in (urgent or []), "answered" in (answered or []), answer)
-        errors, result = file_call(ctx, user.username, form)
-        return (*[errors.get(f, "") for f in FIELDS], result,
-                no_update if errors else (done or 0) + 1)
 
-    @app.callback(
-        Output("hl-answer-box", "style"),
-        Input("hl-call-type", "value"),
-    )
-    def answer_box(call_type: str | None) -> dict[str, str]:
-        require_role(*ROLES)
-        return {} if call_type == "consultation" else {"display": "none"}
+@callbacks(
+    *[Output(f"hl-{f}-err", "children") for f in FIELDS],
+    Output("hl-result", "children"),
+    Output("hl-done", "data"),
+    Input("hl-submit", "n_clicks"),
+    State("hl-name", "value"), State("hl-phone", "value"), State("hl-call-type", "value"),
+    State("hl-category", "value"), State("hl-description", "value"),
+    State("hl-address", "value"), State("hl-lat", "value"), State("hl-lon", "value"),
+    State("hl-cell", "value"), State("hl-urgent", "value"), State("hl-answered", "value"),
+    State("hl-answer", "value"), State("hl-done", "data"),
+    prevent_initial_call=True,
+)
+def submit(_clicks: int | None, name: str | None, phone: str | None, call_type: str | None,
+           category: str | None, description: str | None, address: str | None,
+           lat: str | None, lon: str | None, cell: str | None, urgent: list[str] | None,
+           answered: list[str] | None, answer: str | None, done: int | None) -> tuple[
+               Any, ...]:
+    """Check and file the call; each invalid field gets its message."""
+    user = require_role(*ROLES)
+    form = Form(name, phone, call_type, category, description, address,
+                None if lat is None else str(lat), None if lon is None else str(lon), cell,
+                "urgent" in (urgent or []), "answered" in (answered or []), answer)
+    errors, result = file_call(context(), user.username, form)
+    return (*[errors.get(f, "") for f in FIELDS], result,
+            no_update if errors else (done or 0) + 1)
 
-    @app.callback(
-        Output("hl-name", "value"), Output("hl-phone", "value"),
-        Output("hl-call-type", "value"), Output("hl-category", "value"),
-        Output("hl-description", "value"), Output("hl-address", "value"),
-        Output("hl-lat", "value"), Output("hl-lon", "value"), Output("hl-cell", "value"),
-        Output("hl-urgent", "value"), Output("hl-answered", "value"),
-        Output("hl-answer", "value"),
-        Output("hl-result", "children", allow_duplicate=True),
-        *[Output(f"hl-{f}-err", "children", allow_duplicate=True) for f in FIELDS],
-        Input("hl-new", "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def new_call(_clicks: int | None) -> tuple[Any, ...]:
-        require_role(*ROLES)
-        return ("", "", None, None, "", "", "", "", None, [], [], "", "",
-                *[""] * len(FIELDS))
+@callbacks(
+    Output("hl-answer-box", "style"),
+    Input("hl-call-type", "value"),
+)
+def answer_box(call_type: str | None) -> dict[str, str]:
+    """The answer field shows for a consultation only."""
+    require_role(*ROLES)
+    return {} if call_type == "consultation" else {"display": "none"}
 
-    @app.callback(
-        Output("hl-rate-case-err", "children"),
-        Output("hl-rate-score-err", "children"),
-        Output("hl-rate-msg", "children"),
-        Output("hl-done", "data", allow_duplicate=True),
-        Input("hl-rate-submit", "n_clicks"),
-        State("hl-rate-case", "value"),
-        State("hl-rate-score", "value"),
-        State("hl-rate-comment", "value"),
-        State("hl-done", "data"),
-        prevent_initial_call=True,
-    )
-    def rate(_clicks: int | None, ticket_id: int | None, score: int | None,
-             comment: str | None, done: int | None) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        case_err = "" if ticket_id else "Choose the case the caller rates."
-        score_err = "" if score in SCORES else "Choose the caller's score, 1 to 5."
-        if case_err or score_err:
-            return case_err, score_err, "", no_update
-        assert ticket_id is not None and score is not None
-        loaded = _loaded(ctx)
-        try:
-            with ctx.pool.connection() as conn:
-                rating = ratings.rate_case(
-                    conn, int(ticket_id), int(score), channel="hotline",
-                    recorded_by=Actor(user.username, "hotline"), comment=comment or "",
-                    calendar=loaded.clock.calendar,
-                    follow_up_days=ctx.settings.cases.bad_review_follow_up_days,
-                )
-        except RatingError as exc:
-            return "", "", html.P(f"Not recorded: {exc}.", className="error"), no_update
-        text = f"Rating {rating.score}/5 recorded for case #{rating.ticket_id}."
-        if rating.follow_up_due_at is not None:
-            text += (" A bad review: it must be followed up by"
-                     f" {_when(rating.follow_up_due_at, ctx, ctx.now())}.")
-        return "", "", html.P(text, className="ok"), (done or 0) + 1
+@callbacks(
+    Output("hl-name", "value"), Output("hl-phone", "value"),
+    Output("hl-call-type", "value"), Output("hl-category", "value"),
+    Output("hl-description", "value"), Output("hl-address", "value"),
+    Output("hl-lat", "value"), Output("hl-lon", "value"), Output("hl-cell", "value"),
+    Output("hl-urgent", "value"), Output("hl-answered", "value"),
+    Output("hl-answer", "value"),
+    Output("hl-result", "children", allow_duplicate=True),
+    *[Output(f"hl-{f}-err", "children", allow_duplicate=True) for f in FIELDS],
+    Input("hl-new", "n_clicks"),
+    prevent_initial_call=True,
+)
+def new_call(_clicks: int | None) -> tuple[Any, ...]:
+    """Clear the form for the next call."""
+    require_role(*ROLES)
+    return ("", "", None, None, "", "", "", "", None, [], [], "", "",
+            *[""] * len(FIELDS))
 
-    @app.callback(
-        Output("hl-recent", "children"),
-        Output("hl-awaiting", "children"),
-        Output("hl-bad", "children"),
-        Output("hl-rate-case", "options"),
-        Output("updated", "children", allow_duplicate=True),
-        Input("hl-done", "data"),
-        Input("hl-tick", "n_intervals"),
-        Input("hl-refresh", "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def refresh(_done: int | None, _tick: int | None, _clicks: int | None) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        return _lists(ctx, user.username)
+@callbacks(
+    Output("hl-rate-case-err", "children"),
+    Output("hl-rate-score-err", "children"),
+    Output("hl-rate-msg", "children"),
+    Output("hl-done", "data", allow_duplicate=True),
+    Input("hl-rate-submit", "n_clicks"),
+    State("hl-rate-case", "value"),
+    State("hl-rate-score", "value"),
+    State("hl-rate-comment", "value"),
+    State("hl-done", "data"),
+    prevent_initial_call=True,
+)
+def rate(_clicks: int | None, ticket_id: int | None, score: int | None,
+         comment: str | None, done: int | None) -> tuple[Any, ...]:
+    """Record the caller's rating of a case."""
+    user = require_role(*ROLES)
+    case_err = "" if ticket_id else "Choose the case the caller rates."
+    score_err = "" if score in SCORES else "Choose the caller's score, 1 to 5."
+    if case_err or score_err:
+        return case_err, score_err, "", no_update
+    assert ticket_id is not None and score is not None
+    ctx = context()
+    try:
+        rating = ratings.rate(
+            ctx.db, int(ticket_id), int(score), channel="hotline",
+            recorded_by=Actor(user.username, "hotline"), comment=comment or "",
+            calendar=ctx.desk.clock.calendar,
+            follow_up_days=ctx.settings.cases.bad_review_follow_up_days,
+        )
+    except RatingError as exc:
+        return "", "", html.P(f"Not recorded: {exc}.", className="error"), no_update
+    text = f"Rating {rating.score}/5 recorded for case #{rating.ticket_id}."
+    if rating.follow_up_due_at is not None:
+        text += (" A bad review: it must be followed up by"
+                 f" {_when(rating.follow_up_due_at, ctx, ctx.now())}.")
+    return "", "", html.P(text, className="ok"), (done or 0) + 1
 
-PAGE = Page(pattern="/hotline", roles=ROLES, layout=layout, register=register)
+@callbacks(
+    Output("hl-recent", "children"),
+    Output("hl-awaiting", "children"),
+    Output("hl-bad", "children"),
+    Output("hl-rate-case", "options"),
+    Output("updated", "children", allow_duplicate=True),
+    Input("hl-done", "data"),
+    Input("hl-tick", "n_intervals"),
+    Input("hl-refresh", "n_clicks"),
+    prevent_initial_call=True,
+)
+def refresh(_done: int | None, _tick: int | None, _clicks: int | None) -> tuple[Any, ...]:
+    """The lists, after a filing or a rating, every minute and on request."""
+    user = require_role(*ROLES)
+    return _lists(context(), user.username)
+
+
+PAGE = Page(pattern="/hotline", roles=ROLES, layout=layout, callbacks=(callbacks,))

@@ -15,30 +15,20 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import plotly.graph_objects as go
-from dash import Dash, dcc, html
+from dash import dcc, html
 from dash.development.base_component import Component
 
 from cityops.needs import fairness as needs_fairness
 from cityops.needs.fairness import ATTRIBUTES, MIN_DECIDED, FairnessData, SubgroupFigures
-from cityops.platform import users
-from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
 from dashboards.context import AppContext, Page
+from dashboards.users import require_role
 
 ROLES = ("civil_affairs",)
 PATH = "/needs/fairness"
 COLUMNS = ["Group", "Households", "Identified by the index", "Approved (of all)", "Decided",
            "Approved (of decided)", "Model: mean probability", "Observed approval rate", "Gap",
            "Calibration error (ECE)"]
-
-
-def read_audited(ctx: AppContext, user: WebUser) -> FairnessData:
-    """Every assessed household's attributes, latest assessment and decision; view audited."""
-    with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
-        data = needs_fairness.load_fairness(conn)
-        users.audit(conn, user.username, "view", "needs.fairness",
-                    {"households": len(data), "assessed_at": data.assessed_at})
-    return data
 
 
 def _pct(x: float) -> str:
@@ -123,7 +113,7 @@ def layout(ctx: AppContext) -> Component:
     """The fairness report (each view audited)."""
     user = require_role(*ROLES)
     now = ctx.now()
-    data = read_audited(ctx, user)
+    data = needs_fairness.view_fairness(ctx.db, user.username)
     if len(data):
         body = report_view(data, ctx, now)
     else:
@@ -138,8 +128,5 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """No callbacks: the page is read once per view (each read is recorded)."""
-
-
-PAGE = Page(pattern=PATH, roles=ROLES, layout=layout, register=register)
+# No callbacks: the page is read once per view (each read is recorded).
+PAGE = Page(pattern=PATH, roles=ROLES, layout=layout)

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops.needs import household as nh
 from cityops.needs.labels import PROGRAMMES
-from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_time, header, table, updated_label
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import require_role
 
 ROLES = ("civil_affairs",)
 HERE = "/needs"
@@ -30,12 +30,6 @@ MODEL_WARNING = ("Past decisions show who was served, not who was in need: the m
                  " opinion, the index is the primary score.")
 CHOICES = {"approved": "Approve", "declined": "Decline", "visit_scheduled": "Schedule a visit",
            "visited_helped": "Visited and helped"}
-
-
-def read(ctx: AppContext, user: WebUser, household_id: str) -> nh.HouseholdCase | None:
-    """The household's case, the view written to the audit log in the same transaction."""
-    with ctx.pool.connection() as conn:
-        return nh.read_household(conn, household_id, user.username)
 
 
 def _fact(label: str, value: Any) -> html.Div:
@@ -245,7 +239,7 @@ def layout(ctx: AppContext, household_id: str) -> Component:
     """The household page (each view audited); a message for an unknown household."""
     user = require_role(*ROLES)
     now = ctx.now()
-    case = read(ctx, user, household_id)
+    case = nh.view_household(ctx.db, household_id, user.username)
     back = dcc.Link("← Back to the needs list", href=HERE, id="nh-back")
     if case is None:
         return html.Div(
@@ -273,69 +267,73 @@ def layout(ctx: AppContext, household_id: str) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """Refresh on request (every read is a recorded view), the programme field's state and the
-    decision."""
+callbacks = Callbacks()
 
-    @app.callback(
-        Output("nh-body", "children"),
-        Output("nh-decisions", "children"),
-        Output("nh-read", "children"),
-        Input("nh-refresh", "n_clicks"),
-        State("nh-id", "data"),
-        prevent_initial_call=True,
-    )
-    def refresh(_clicks: int | None, household_id: str) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        now = ctx.now()
-        case = read(ctx, user, household_id)
-        if case is None:
-            return (html.P("This household no longer exists.", className="error"), [],
-                    _read_note(ctx, now))
-        return (body_view(case, ctx, now), decisions_view(case.decisions, ctx, now),
+
+@callbacks(
+    Output("nh-body", "children"),
+    Output("nh-decisions", "children"),
+    Output("nh-read", "children"),
+    Input("nh-refresh", "n_clicks"),
+    State("nh-id", "data"),
+    prevent_initial_call=True,
+)
+def refresh(_clicks: int | None, household_id: str) -> tuple[Any, ...]:
+    """Read the household again on request (every read is a recorded view)."""
+    user = require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    case = nh.view_household(ctx.db, household_id, user.username)
+    if case is None:
+        return (html.P("This household no longer exists.", className="error"), [],
                 _read_note(ctx, now))
+    return (body_view(case, ctx, now), decisions_view(case.decisions, ctx, now),
+            _read_note(ctx, now))
 
-    @app.callback(
-        Output("nh-programme", "disabled"),
-        Output("nh-programme", "value"),
-        Input("nh-decision", "value"),
-        prevent_initial_call=True,
-    )
-    def programme_field(decision: str | None) -> tuple[bool, Any]:
-        require_role(*ROLES)
-        allowed = decision in nh.PROGRAMME_ALLOWED
-        return not allowed, no_update if allowed else None
 
-    @app.callback(
-        Output("nh-msg", "children"),
-        Output("nh-decisions", "children", allow_duplicate=True),
-        Output("nh-reason", "value"),
-        Input("nh-record", "n_clicks"),
-        State("nh-decision", "value"),
-        State("nh-programme", "value"),
-        State("nh-reason", "value"),
-        State("nh-id", "data"),
-        prevent_initial_call=True,
-    )
-    def decide(clicks: int | None, decision: str | None, programme: str | None,
-               reason: str | None, household_id: str) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        if not clicks:
-            raise PreventUpdate
-        try:
-            with ctx.pool.connection() as conn:
-                stored = nh.record_decision(conn, household_id, decision, reason, user.username,
-                                            programme, now=ctx.now(), tz=ctx.tz)
-        except nh.DecisionError as exc:
-            return html.P(f"Not recorded: {exc}", className="error"), no_update, no_update
-        now = ctx.now()
-        case = read(ctx, user, household_id)
-        decisions = case.decisions if case else (stored,)
-        what = stored.decision_label + (f" ({stored.programme_label})"
-                                        if stored.programme_label else "")
-        return (html.P(f"Recorded: {what}.", className="ok"),
-                decisions_view(decisions, ctx, now), "")
+@callbacks(
+    Output("nh-programme", "disabled"),
+    Output("nh-programme", "value"),
+    Input("nh-decision", "value"),
+    prevent_initial_call=True,
+)
+def programme_field(decision: str | None) -> tuple[bool, Any]:
+    """The programme is asked for only with a decision that takes one."""
+    require_role(*ROLES)
+    allowed = decision in nh.PROGRAMME_ALLOWED
+    return not allowed, no_update if allowed else None
+
+
+@callbacks(
+    Output("nh-msg", "children"),
+    Output("nh-decisions", "children", allow_duplicate=True),
+    Output("nh-reason", "value"),
+    Input("nh-record", "n_clicks"),
+    State("nh-decision", "value"),
+    State("nh-programme", "value"),
+    State("nh-reason", "value"),
+    State("nh-id", "data"),
+    prevent_initial_call=True,
+)
+def decide(clicks: int | None, decision: str | None, programme: str | None,
+           reason: str | None, household_id: str) -> tuple[Any, ...]:
+    """Record the decision with its reason; a refusal says what to change and keeps the input."""
+    user = require_role(*ROLES)
+    if not clicks:
+        raise PreventUpdate
+    ctx = context()
+    try:
+        stored = nh.decide(ctx.db, household_id, decision, reason, user.username, programme,
+                           now=ctx.now(), tz=ctx.tz)
+    except nh.DecisionError as exc:
+        return html.P(f"Not recorded: {exc}", className="error"), no_update, no_update
+    now = ctx.now()
+    case = nh.view_household(ctx.db, household_id, user.username)
+    decisions = case.decisions if case else (stored,)
+    what = stored.decision_label + (f" ({stored.programme_label})"
+                                    if stored.programme_label else "")
+    return (html.P(f"Recorded: {what}.", className="ok"), decisions_view(decisions, ctx, now), "")
 
 
 PAGE = Page(pattern=r"/needs/household/(?P<household_id>[0-9A-Za-z_.-]+)", roles=ROLES,
-            layout=layout, register=register)
+            layout=layout, callbacks=(callbacks,))

@@ -10,15 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops.needs.imports import COLUMNS, REQUIRED, ImportResult, import_upload
-from cityops.platform import users
-from dashboards.auth import require_role
+from cityops.needs.imports import COLUMNS, REQUIRED, ImportResult, import_file
 from dashboards.components import header, table
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import require_role
 
 ROLES = ("civil_affairs",)
 MAX_BYTES = 20 * 1024 * 1024
@@ -51,14 +50,10 @@ def result_view(name: str, result: ImportResult) -> Component:
 
 def run_import(ctx: AppContext, username: str, name: str, content: bytes) -> Component:
     """Import an uploaded file as ``username``: the result, or why the file was refused whole."""
-    with ctx.pool.connection() as conn:
-        try:
-            result = import_upload(conn, content, name)
-        except ValueError as exc:
-            return html.P(f"Not imported: {exc}.", id="needs-import-summary", className="error")
-        users.audit(conn, username, "import", "needs.households",
-                    {"file": name, "added": result.inserted, "updated": result.updated,
-                     "refused": [line for line, _ in result.refused]})
+    try:
+        result = import_file(ctx.db, username, content, name)
+    except ValueError as exc:
+        return html.P(f"Not imported: {exc}.", id="needs-import-summary", className="error")
     return result_view(name, result)
 
 
@@ -96,26 +91,27 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
+callbacks = Callbacks()
+
+
+@callbacks(
+    Output("needs-import-result", "children"),
+    Input("needs-import-upload", "contents"),
+    State("needs-import-upload", "filename"),
+    prevent_initial_call=True,
+)
+def upload(contents: str | None, filename: str | None) -> Component:
     """Import each uploaded file."""
-
-    @app.callback(
-        Output("needs-import-result", "children"),
-        Input("needs-import-upload", "contents"),
-        State("needs-import-upload", "filename"),
-        prevent_initial_call=True,
-    )
-    def upload(contents: str | None, filename: str | None) -> Component:
-        user = require_role(*ROLES)
-        if not contents:
-            raise PreventUpdate
-        name = filename or "the file"
-        try:
-            content = base64.b64decode(contents.split(",", 1)[1], validate=True)
-        except (IndexError, binascii.Error):
-            return html.P(f"Not imported: {name} did not arrive whole; choose it again.",
-                          id="needs-import-summary", className="error")
-        return run_import(ctx, user.username, name, content)
+    user = require_role(*ROLES)
+    if not contents:
+        raise PreventUpdate
+    name = filename or "the file"
+    try:
+        content = base64.b64decode(contents.split(",", 1)[1], validate=True)
+    except (IndexError, binascii.Error):
+        return html.P(f"Not imported: {name} did not arrive whole; choose it again.",
+                      id="needs-import-summary", className="error")
+    return run_import(context(), user.username, name, content)
 
 
-PAGE = Page(pattern="/needs/import", roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern="/needs/import", roles=ROLES, layout=layout, callbacks=(callbacks,))

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
 from cityops.needs import review as needs_review
@@ -32,10 +32,9 @@ from cityops.needs.review import (
     ReviewPage,
     ReviewRow,
 )
-from cityops.platform import users
-from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import WebUser, require_role
 
 ROLES = ("civil_affairs",)
 ROWS = 50          # rows per page of the ranked list
@@ -62,43 +61,6 @@ LOOK_WHY: dict[LookKind, str] = {
 }
 _WARNING_STYLE = {"borderLeft": "6px solid #ffb020", "background": "#33260a",
                   "color": "#ffe3a3", "padding": "8px 12px", "fontWeight": 600}
-
-
-def read_list(ctx: AppContext, user: WebUser, filters: ReviewFilters,
-              offset: int) -> ReviewPage | None:
-    """A page of the ranked list with the view audited; None when nothing is assessed yet."""
-    with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
-        if not needs_review.has_assessments(conn):
-            return None
-        page = needs_review.review_list(conn, filters, limit=ROWS, offset=offset)
-        users.audit(conn, user.username, "view", "needs.review_list",
-                    needs_review.audit_details(filters, page.rows, offset=offset,
-                                               total=page.total))
-    return page
-
-
-def read_second_look(ctx: AppContext, user: WebUser, filters: ReviewFilters) -> (
-    dict[LookKind, ReviewPage] | None
-):
-    """Both kinds of strong disagreement (the first LOOK_ROWS of each), the view audited; None
-    when nothing is assessed yet."""
-    with ctx.pool.connection() as conn:
-        if not needs_review.has_assessments(conn):
-            return None
-        pages: dict[LookKind, ReviewPage] = {
-            kind: needs_review.review_list(conn, replace(filters, look=kind), limit=LOOK_ROWS)
-            for kind in ("index_only", "model_only")
-        }
-        users.audit(conn, user.username, "view", "needs.second_look",
-                    needs_review.audit_details(
-                        filters, [r for p in pages.values() for r in p.rows],
-                        totals={k: p.total for k, p in pages.items()}))
-    return pages
-
-
-def _options(ctx: AppContext) -> tuple[FilterOptions, list[tuple[str, str]]]:
-    with ctx.pool.connection() as conn:
-        return needs_review.filter_options(conn), needs_review.communities(conn, None)
 
 
 def _pairs(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
@@ -204,9 +166,9 @@ def layout(ctx: AppContext) -> Component:
     user = require_role(*ROLES)
     now = ctx.now()
     filters = ReviewFilters()
-    options, comms = _options(ctx)
-    body, summary, exports, no_prev, no_next = _list_content(
-        read_list(ctx, user, filters, 0), filters, ctx, now)
+    options, comms = needs_review.read_filter_choices(ctx.db)
+    first = needs_review.view_review_list(ctx.db, user.username, filters, limit=ROWS, offset=0)
+    body, summary, exports, no_prev, no_next = _list_content(first, filters, ctx, now)
     return html.Div(
         [
             header("Needs: households to review", user, "/needs"),
@@ -258,7 +220,7 @@ def second_look_layout(ctx: AppContext) -> Component:
     user = require_role(*ROLES)
     now = ctx.now()
     filters = ReviewFilters()
-    options, comms = _options(ctx)
+    options, comms = needs_review.read_filter_choices(ctx.db)
     return html.Div(
         [
             header("Needs: second look", user, "/needs/second-look"),
@@ -269,8 +231,8 @@ def second_look_layout(ctx: AppContext) -> Component:
                            " flagged by the last `cityops needs score`. Neither score decides"
                            " alone: a person looks at each.", className="muted"),
                     filter_bar("look", options, comms, with_band=False),
-                    html.Div(_look_content(read_second_look(ctx, user, filters), filters, ctx,
-                                           now), id="look-content"),
+                    html.Div(_look_content(read_second_look(ctx, user, filters),
+                                           filters, ctx, now), id="look-content"),
                 ],
                 className="panel",
             ),
@@ -279,88 +241,114 @@ def second_look_layout(ctx: AppContext) -> Component:
     )
 
 
-def _register_communities(app: Dash, ctx: AppContext, prefix: str) -> None:
-    @app.callback(
-        Output(f"{prefix}-community", "options"),
-        Output(f"{prefix}-community", "value"),
-        Input(f"{prefix}-street", "value"),
-        State(f"{prefix}-community", "value"),
-        prevent_initial_call=True,
-    )
-    def follow_street(street: str | None, community: str | None) -> tuple[list[dict[str, str]],
-                                                                          str | None]:
-        require_role(*ROLES)
-        with ctx.pool.connection() as conn:
-            comms = needs_review.communities(conn, street)
-        kept = community if community in {code for code, _ in comms} else None
-        return _pairs(comms), kept
+def read_second_look(ctx: AppContext, user: WebUser,
+                     filters: ReviewFilters) -> dict[LookKind, ReviewPage] | None:
+    """The first LOOK_ROWS of each kind of disagreement, the view audited."""
+    return needs_review.view_second_look(ctx.db, user.username, filters, limit=LOOK_ROWS)
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """Filters, paging and refresh of the ranked list (no timer: every read is a recorded view)."""
-    _register_communities(app, ctx, "needs")
-
-    @app.callback(
-        Output("needs-table", "children"),
-        Output("needs-summary", "children"),
-        Output("needs-exports", "children"),
-        Output("needs-prev", "disabled"),
-        Output("needs-next", "disabled"),
-        Output("needs-offset", "data"),
-        Input("needs-street", "value"),
-        Input("needs-community", "value"),
-        Input("needs-type", "value"),
-        Input("needs-band", "value"),
-        Input("needs-refresh", "n_clicks"),
-        Input("needs-prev", "n_clicks"),
-        Input("needs-next", "n_clicks"),
-        State("needs-offset", "data"),
-        prevent_initial_call=True,
-    )
-    def refresh(street: str | None, community: str | None, household_type: str | None,
-                band: str | None, _refresh: int | None, _prev: int | None, _next: int | None,
-                offset: int | None) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        try:
-            filters = _filters(street, community, household_type, band)
-        except FilterError as exc:
-            return (html.P(f"Not shown: {exc}.", className="error"), "", "", True, True, 0)
-        trigger = dash.ctx.triggered_id
-        offset = offset or 0
-        if trigger == "needs-next":
-            offset += ROWS
-        elif trigger == "needs-prev":
-            offset = max(0, offset - ROWS)
-        elif trigger != "needs-refresh":
-            offset = 0  # a filter changed: back to the top
-        now = ctx.now()
-        content = _list_content(read_list(ctx, user, filters, offset), filters, ctx, now)
-        return (*content, offset)
+def _communities_of(street: str | None, community: str | None) -> tuple[
+    list[dict[str, str]], str | None
+]:
+    require_role(*ROLES)
+    comms = needs_review.read_communities(context().db, street)
+    kept = community if community in {code for code, _ in comms} else None
+    return _pairs(comms), kept
 
 
-def register_second_look(app: Dash, ctx: AppContext) -> None:
+list_callbacks = Callbacks()
+look_callbacks = Callbacks()
+
+
+@list_callbacks(
+    Output("needs-community", "options"),
+    Output("needs-community", "value"),
+    Input("needs-street", "value"),
+    State("needs-community", "value"),
+    prevent_initial_call=True,
+)
+def list_follows_street(street: str | None, community: str | None) -> tuple[Any, ...]:
+    """The community filter of the list offers the chosen street's communities."""
+    return _communities_of(street, community)
+
+
+@look_callbacks(
+    Output("look-community", "options"),
+    Output("look-community", "value"),
+    Input("look-street", "value"),
+    State("look-community", "value"),
+    prevent_initial_call=True,
+)
+def look_follows_street(street: str | None, community: str | None) -> tuple[Any, ...]:
+    """The community filter of the second look offers the chosen street's communities."""
+    return _communities_of(street, community)
+
+
+def _offset(trigger: Any, offset: int | None) -> int:
+    """The list's first row after a click: next and previous page, refresh keeps it, a
+    filter change goes back to the top."""
+    offset = offset or 0
+    if trigger == "needs-next":
+        return offset + ROWS
+    if trigger == "needs-prev":
+        return max(0, offset - ROWS)
+    return offset if trigger == "needs-refresh" else 0
+
+
+@list_callbacks(
+    Output("needs-table", "children"),
+    Output("needs-summary", "children"),
+    Output("needs-exports", "children"),
+    Output("needs-prev", "disabled"),
+    Output("needs-next", "disabled"),
+    Output("needs-offset", "data"),
+    Input("needs-street", "value"),
+    Input("needs-community", "value"),
+    Input("needs-type", "value"),
+    Input("needs-band", "value"),
+    Input("needs-refresh", "n_clicks"),
+    Input("needs-prev", "n_clicks"),
+    Input("needs-next", "n_clicks"),
+    State("needs-offset", "data"),
+    prevent_initial_call=True,
+)
+def refresh_list(street: str | None, community: str | None, household_type: str | None,
+                 band: str | None, _refresh: int | None, _prev: int | None, _next: int | None,
+                 offset: int | None) -> tuple[Any, ...]:
+    """Filters, paging and refresh of the ranked list (no timer: every read is a recorded
+    view)."""
+    user = require_role(*ROLES)
+    try:
+        filters = _filters(street, community, household_type, band)
+    except FilterError as exc:
+        return (html.P(f"Not shown: {exc}.", className="error"), "", "", True, True, 0)
+    offset = _offset(dash.ctx.triggered_id, offset)
+    ctx = context()
+    page = needs_review.view_review_list(ctx.db, user.username, filters, limit=ROWS,
+                                         offset=offset)
+    return (*_list_content(page, filters, ctx, ctx.now()), offset)
+
+
+@look_callbacks(
+    Output("look-content", "children"),
+    Input("look-street", "value"),
+    Input("look-community", "value"),
+    Input("look-type", "value"),
+    Input("look-refresh", "n_clicks"),
+    prevent_initial_call=True,
+)
+def refresh_look(street: str | None, community: str | None, household_type: str | None,
+                 _refresh: int | None) -> list[Component]:
     """Filters and refresh of the second-look queue."""
-    _register_communities(app, ctx, "look")
-
-    @app.callback(
-        Output("look-content", "children"),
-        Input("look-street", "value"),
-        Input("look-community", "value"),
-        Input("look-type", "value"),
-        Input("look-refresh", "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def refresh(street: str | None, community: str | None, household_type: str | None,
-                _refresh: int | None) -> list[Component]:
-        user = require_role(*ROLES)
-        try:
-            filters = _filters(street, community, household_type)
-        except FilterError as exc:
-            return [html.P(f"Not shown: {exc}.", className="error")]
-        now = ctx.now()
-        return _look_content(read_second_look(ctx, user, filters), filters, ctx, now)
+    user = require_role(*ROLES)
+    try:
+        filters = _filters(street, community, household_type)
+    except FilterError as exc:
+        return [html.P(f"Not shown: {exc}.", className="error")]
+    ctx = context()
+    return _look_content(read_second_look(ctx, user, filters), filters, ctx, ctx.now())
 
 
-PAGE = Page(pattern="/needs", roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern="/needs", roles=ROLES, layout=layout, callbacks=(list_callbacks,))
 SECOND_LOOK_PAGE = Page(pattern="/needs/second-look", roles=ROLES, layout=second_look_layout,
-                        register=register_second_look)
+                        callbacks=(look_callbacks,))

@@ -12,19 +12,17 @@ from __future__ import annotations
 from fractions import Fraction
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, dcc, html
+from dash import Input, Output, dcc, html
 from dash.development.base_component import Component
 
 from cityops.needs import summary as needs_summary
 from cityops.needs.summary import BREAKDOWN_LABELS, Breakdown, DistrictSummary, Figures
-from cityops.platform import users
-from dashboards.auth import WebUser, require_role
 from dashboards.components import FOREGROUND, header, table, updated_label
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import require_role
 
 ROLES = ("civil_affairs",)
 PATH = "/needs/summary"
-SUBJECT = "needs.summary"
 DEFAULT: Breakdown = "street"
 # one colour per dimension, in the indicator set's order
 DIMENSION_COLOURS = ("#4dabf7", "#ff922b", "#ff6b6b", "#ffd43b", "#51cf66", "#cc5de8",
@@ -32,16 +30,6 @@ DIMENSION_COLOURS = ("#4dabf7", "#ff922b", "#ff6b6b", "#ffd43b", "#51cf66", "#cc
 GRID = "#22355a"
 GRAPH_CONFIG = {"displaylogo": False}
 CHART_GROUPS = 30  # groups drawn in the M0 chart (the table lists all)
-
-
-def read_audited(ctx: AppContext, user: WebUser, breakdown: Breakdown) -> DistrictSummary:
-    """The summary for one breakdown, with the view written to the audit log."""
-    with ctx.pool.connection() as conn:  # one transaction: the read and its audit record
-        summary = needs_summary.district_summary(conn, breakdown)
-        users.audit(conn, user.username, "view", SUBJECT,
-                    {"breakdown": breakdown, "households": summary.district.n,
-                     "indicator_set": summary.version})
-    return summary
 
 
 def _decimal(value: Fraction, digits: int = 4) -> html.Span:
@@ -233,7 +221,7 @@ def layout(ctx: AppContext) -> Component:
     user = require_role(*ROLES)
     now = ctx.now()
     try:
-        summary = read_audited(ctx, user, DEFAULT)
+        summary = needs_summary.view_summary(ctx.db, user.username, DEFAULT)
     except needs_summary.SummaryError as exc:
         main: Component = html.Main(html.P(str(exc), className="error"))
     else:
@@ -245,24 +233,25 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
+callbacks = Callbacks()
+
+
+@callbacks(
+    Output("needs-summary-groups", "children"),
+    Input("needs-summary-breakdown", "value"),
+    prevent_initial_call=True,
+)
+def switch_breakdown(value: str | None) -> Component:
     """Another breakdown on request (each a recorded view)."""
-
-    @app.callback(
-        Output("needs-summary-groups", "children"),
-        Input("needs-summary-breakdown", "value"),
-        prevent_initial_call=True,
-    )
-    def switch(value: str | None) -> Component:
-        user = require_role(*ROLES)
-        breakdown = next((b for b in BREAKDOWN_LABELS if b == value), None)
-        if breakdown is None:
-            return html.P(f"Choose one of: {', '.join(BREAKDOWN_LABELS.values())}.",
-                          className="error")
-        try:
-            return groups_view(read_audited(ctx, user, breakdown))
-        except needs_summary.SummaryError as exc:
-            return html.P(str(exc), className="error")
+    user = require_role(*ROLES)
+    breakdown = next((b for b in BREAKDOWN_LABELS if b == value), None)
+    if breakdown is None:
+        return html.P(f"Choose one of: {', '.join(BREAKDOWN_LABELS.values())}.",
+                      className="error")
+    try:
+        return groups_view(needs_summary.view_summary(context().db, user.username, breakdown))
+    except needs_summary.SummaryError as exc:
+        return html.P(str(exc), className="error")
 
 
-PAGE = Page(pattern=PATH, roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern=PATH, roles=ROLES, layout=layout, callbacks=(callbacks,))

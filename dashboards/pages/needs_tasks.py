@@ -12,16 +12,16 @@ from datetime import datetime
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops.needs import tasks as needs_tasks
 from cityops.needs.rules import BY_ID
 from cityops.needs.tasks import ReviewTask, TaskView
-from dashboards.auth import WebUser, require_role
 from dashboards.components import fmt_time, header, table
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import WebUser, require_role
 
 ROLES = ("civil_affairs",)
 ROWS = 200
@@ -36,9 +36,8 @@ INTRO = (
 
 def read_audited(ctx: AppContext, user: WebUser, rule: str, status: str) -> TaskView:
     """The tasks of the filter and the counts per rule, the view written to the audit log."""
-    with ctx.pool.connection() as conn:
-        return needs_tasks.view_tasks(conn, user.username, status=status, limit=ROWS,
-                                      rule_id=None if rule == ALL_RULES else rule)
+    return needs_tasks.read_tasks(ctx.db, user.username, status=status, limit=ROWS,
+                                  rule_id=None if rule == ALL_RULES else rule)
 
 
 def rule_options(view: TaskView) -> list[dict[str, str]]:
@@ -151,44 +150,46 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """Filters, refresh and the close form: each re-read of the list is an audited view."""
+callbacks = Callbacks()
 
-    @app.callback(
-        Output("tasks-list", "children"),
-        Output("tasks-rule", "options"),
-        Output("tasks-close-task", "options"),
-        Output("tasks-close-task", "value"),
-        Output("tasks-close-note", "value"),
-        Output("tasks-close-msg", "children"),
-        Input("tasks-rule", "value"),
-        Input("tasks-status", "value"),
-        Input("tasks-refresh", "n_clicks"),
-        Input("tasks-done", "n_clicks"),
-        Input("tasks-dismiss", "n_clicks"),
-        State("tasks-close-task", "value"),
-        State("tasks-close-note", "value"),
-        prevent_initial_call=True,
-    )
-    def update(rule: str | None, status: str | None, _refresh: int | None, _done: int | None,
-               _dismiss: int | None, task_id: int | None, note: str | None) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        trigger = dash.ctx.triggered_id
-        if trigger is None:
-            raise PreventUpdate
-        rule, status = rule or ALL_RULES, status if status in STATUS_LABELS else "open"
-        message: Component | str = ""
-        closing = trigger in ("tasks-done", "tasks-dismiss")
-        if closing:
-            outcome = "done" if trigger == "tasks-done" else "dismissed"
-            try:
-                message = close(ctx, user, task_id, outcome, note or "")
-            except needs_tasks.TaskError as exc:
-                return (dash.no_update,) * 5 + (html.P(str(exc), className="error"),)
-        now = ctx.now()
-        view = read_audited(ctx, user, rule, status)
-        return (list_view(view, ctx, now, rule, status), rule_options(view), task_options(view),
-                None, "" if closing else dash.no_update, message)
+
+@callbacks(
+    Output("tasks-list", "children"),
+    Output("tasks-rule", "options"),
+    Output("tasks-close-task", "options"),
+    Output("tasks-close-task", "value"),
+    Output("tasks-close-note", "value"),
+    Output("tasks-close-msg", "children"),
+    Input("tasks-rule", "value"),
+    Input("tasks-status", "value"),
+    Input("tasks-refresh", "n_clicks"),
+    Input("tasks-done", "n_clicks"),
+    Input("tasks-dismiss", "n_clicks"),
+    State("tasks-close-task", "value"),
+    State("tasks-close-note", "value"),
+    prevent_initial_call=True,
+)
+def update(rule: str | None, status: str | None, _refresh: int | None, _done: int | None,
+           _dismiss: int | None, task_id: int | None, note: str | None) -> tuple[Any, ...]:
+    """Filters, refresh and the close form: each re-read of the list is an audited view."""
+    user = require_role(*ROLES)
+    ctx = context()
+    trigger = dash.ctx.triggered_id
+    if trigger is None:
+        raise PreventUpdate
+    rule, status = rule or ALL_RULES, status if status in STATUS_LABELS else "open"
+    message: Component | str = ""
+    closing = trigger in ("tasks-done", "tasks-dismiss")
+    if closing:
+        outcome = "done" if trigger == "tasks-done" else "dismissed"
+        try:
+            message = close(ctx, user, task_id, outcome, note or "")
+        except needs_tasks.TaskError as exc:
+            return (dash.no_update,) * 5 + (html.P(str(exc), className="error"),)
+    now = ctx.now()
+    view = read_audited(ctx, user, rule, status)
+    return (list_view(view, ctx, now, rule, status), rule_options(view), task_options(view),
+            None, "" if closing else dash.no_update, message)
 
 
 def close(ctx: AppContext, user: WebUser, task_id: int | None, status: str, note: str) -> (
@@ -199,8 +200,7 @@ def close(ctx: AppContext, user: WebUser, task_id: int | None, status: str, note
         raise needs_tasks.TaskError("Choose a task from the list first.")
     now = ctx.now()
     try:
-        with ctx.pool.connection() as conn:
-            task = needs_tasks.close_task(conn, int(task_id), status, note, user.username, now)
+        task = needs_tasks.close(ctx.db, int(task_id), status, note, user.username, now)
     except needs_tasks.TaskClosedError as exc:
         raise needs_tasks.TaskError(
             f"Not changed: task #{exc.task_id} was already marked {exc.status} by {exc.done_by} "
@@ -211,4 +211,4 @@ def close(ctx: AppContext, user: WebUser, task_id: int | None, status: str, note
                   className="ok")
 
 
-PAGE = Page(pattern="/needs/tasks", roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern="/needs/tasks", roles=ROLES, layout=layout, callbacks=(callbacks,))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from dash import Dash, Input, Output, State, callback_context, dcc, html
+from dash import Input, Output, State, callback_context, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
@@ -24,12 +24,13 @@ from cityops.cases.metrics import (
     STAGES,
     MetricsRow,
     Rate,
-    case_metrics,
     metrics_csv,
+    read_metrics,
 )
-from dashboards.auth import require_role
-from dashboards.components import fmt_duration, header, updated_label
-from dashboards.context import AppContext, Page
+from cityops.platform.text import duration_text
+from dashboards.components import header, updated_label
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import require_role
 
 ROLES = ("operations", "admin", "supervisor")
 GROUPINGS = ("grid", "street", "district", "unit", "category")
@@ -80,11 +81,8 @@ def read(ctx: AppContext, start: datetime, end: datetime, group_by: str) -> tupl
     if group_by not in GROUPINGS:
         raise PeriodError(f"Unknown grouping {group_by!r}.")
     catalogue = _catalogue(ctx) if group_by == "category" else None
-    with ctx.pool.connection() as conn:
-        rows = case_metrics(conn, start=start, end=end, group_by=group_by,  # type: ignore[arg-type]
-                            categories=catalogue)
-        total = case_metrics(conn, start=start, end=end, group_by="all")[0]
-    return rows, total
+    return read_metrics(ctx.db, start=start, end=end, group_by=group_by,  # type: ignore[arg-type]
+                        categories=catalogue)
 
 
 def _rate_cell(rate: Rate) -> html.Td:
@@ -102,7 +100,7 @@ def _row(row: MetricsRow, total: bool = False) -> html.Tr:
              html.Td(f"{row.duplicates:,}", className="num")]
     cells += [_rate_cell(row.rate(key)) for key in RATES]
     for stage in row.stages:
-        text = "—" if stage.median_s is None else fmt_duration(stage.median_s)
+        text = "—" if stage.median_s is None else duration_text(stage.median_s)
         cells.append(html.Td([html.Div(text), html.Div(f"({stage.cases})", className="nd")],
                              title=f"median of {stage.cases} cases", className="num"))
     return html.Tr(cells, className="total" if total else None)
@@ -193,58 +191,66 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """Presets, the table and the CSV download."""
+callbacks = Callbacks()
 
-    @app.callback(
-        Output("report-from", "date"),
-        Output("report-to", "date"),
-        *(Input(button, "n_clicks") for button in PRESETS),
-        prevent_initial_call=True,
+
+@callbacks(
+    Output("report-from", "date"),
+    Output("report-to", "date"),
+    *(Input(button, "n_clicks") for button in PRESETS),
+    prevent_initial_call=True,
+)
+def preset(*_clicks: int | None) -> tuple[str, str]:
+    """A preset period: the dates it spans."""
+    require_role(*ROLES)
+    button = callback_context.triggered_id
+    if button not in PRESETS:
+        raise PreventUpdate
+    ctx = context()
+    first, last = preset_dates(button, ctx.now().astimezone(ctx.tz).date())
+    return first.isoformat(), last.isoformat()
+
+
+@callbacks(
+    Output("report-table", "children"),
+    Output("updated", "children", allow_duplicate=True),
+    Input("report-from", "date"),
+    Input("report-to", "date"),
+    Input("report-group", "value"),
+    prevent_initial_call=True,
+)
+def show(first: str | None, last: str | None, group_by: str) -> tuple[Component, str]:
+    """The table of the period and grouping chosen."""
+    require_role(*ROLES)
+    ctx = context()
+    return content(ctx, first, last, group_by), updated_label(ctx.now(), ctx.tz)
+
+
+@callbacks(
+    Output("report-download", "data"),
+    Input("report-csv", "n_clicks"),
+    State("report-from", "date"),
+    State("report-to", "date"),
+    State("report-group", "value"),
+    prevent_initial_call=True,
+)
+def download(clicks: int | None, first: str | None, last: str | None,
+             group_by: str) -> dict[str, Any]:
+    """The same table as a CSV file."""
+    require_role(*ROLES)
+    if not clicks:
+        raise PreventUpdate
+    ctx = context()
+    try:
+        day0, day1, start, end = period(ctx, first, last)
+        rows, total = read(ctx, start, end, group_by)
+    except PeriodError:
+        raise PreventUpdate from None
+    return dcc.send_bytes(
+        metrics_csv([*rows, total]),
+        f"case-metrics-{group_by}-{day0.isoformat()}-to-{day1.isoformat()}.csv",
+        type="text/csv",
     )
-    def preset(*_clicks: int | None) -> tuple[str, str]:
-        require_role(*ROLES)
-        button = callback_context.triggered_id
-        if button not in PRESETS:
-            raise PreventUpdate
-        first, last = preset_dates(button, ctx.now().astimezone(ctx.tz).date())
-        return first.isoformat(), last.isoformat()
-
-    @app.callback(
-        Output("report-table", "children"),
-        Output("updated", "children", allow_duplicate=True),
-        Input("report-from", "date"),
-        Input("report-to", "date"),
-        Input("report-group", "value"),
-        prevent_initial_call=True,
-    )
-    def show(first: str | None, last: str | None, group_by: str) -> tuple[Component, str]:
-        require_role(*ROLES)
-        return content(ctx, first, last, group_by), updated_label(ctx.now(), ctx.tz)
-
-    @app.callback(
-        Output("report-download", "data"),
-        Input("report-csv", "n_clicks"),
-        State("report-from", "date"),
-        State("report-to", "date"),
-        State("report-group", "value"),
-        prevent_initial_call=True,
-    )
-    def download(clicks: int | None, first: str | None, last: str | None,
-                 group_by: str) -> dict[str, Any]:
-        require_role(*ROLES)
-        if not clicks:
-            raise PreventUpdate
-        try:
-            day0, day1, start, end = period(ctx, first, last)
-            rows, total = read(ctx, start, end, group_by)
-        except PeriodError:
-            raise PreventUpdate from None
-        return dcc.send_bytes(
-            metrics_csv([*rows, total]),
-            f"case-metrics-{group_by}-{day0.isoformat()}-to-{day1.isoformat()}.csv",
-            type="text/csv",
-        )
 
 
-PAGE = Page(pattern="/report", roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern="/report", roles=ROLES, layout=layout, callbacks=(callbacks,))

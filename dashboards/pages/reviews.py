@@ -22,22 +22,23 @@ from datetime import datetime
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops.cases import ratings, reviews
 from cityops.cases.ratings import RatingError
 from cityops.cases.reviews import ReviewError
-from cityops.cases.tickets import Actor
-from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_left, fmt_time, header, updated_label
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import WebUser, require_role
 
 ROLES = reviews.ROLES
 FIELDS = ("rv-note", "rv-reason", "rv-decision")  # the typed fields, per bad review
 BUTTONS = {"rv-follow": "rv-note", "rv-appeal": "rv-reason", "rv-uphold": "rv-decision",
-           "rv-overturn": "rv-decision"}
+           "rv-overturn": "rv-decision"}  # button -> the field it reads
+ACTIONS = {"rv-follow": "follow_up", "rv-appeal": "appeal", "rv-uphold": "uphold",
+           "rv-overturn": "overturn"}
 STATE_BADGES = {"waiting": "prio-normal", "overdue": "overdue-badge",
                 "followed up": "st-resolved", "re-rated": "st-resolved",
                 "appealed": "st-arrived", "appeal upheld": "prio-normal",
@@ -62,11 +63,7 @@ def _area(user: WebUser) -> str:
 
 def read(ctx: AppContext, user: WebUser, settled: bool = False) -> list[dict[str, Any]]:
     """The bad reviews the user acts on."""
-    try:
-        with ctx.pool.connection() as conn:
-            return reviews.bad_reviews(conn, user.user, settled=settled)
-    except ReviewError:
-        return []
+    return reviews.read_bad_reviews(ctx.db, user.user, settled)
 
 
 def _field(kind: str, rid: int, typed: Typed, placeholder: str) -> dcc.Textarea:
@@ -78,8 +75,19 @@ def _field(kind: str, rid: int, typed: Typed, placeholder: str) -> dcc.Textarea:
 def card(r: Mapping[str, Any], user: WebUser, ctx: AppContext, now: datetime, typed: Typed,
          message: Component | str = "") -> html.Article:
     """One bad review, what became of it, and the actions the user may take."""
-    rid, tid = r["id"], r["ticket_id"]
+    rid = r["id"]
     state, late = reviews.review_state(dict(r), now)
+    lines = [*_story(r, state, late, ctx, now), *_actions(r, user, typed),
+             html.Div(message, id={"type": "rv-row-msg", "rating": rid}, role="alert",
+                      className="rv-row-msg")]
+    urgency = "urgent" if late else "normal"
+    return html.Article(lines, className=f"card card-{urgency}", id=f"rv-rating-{rid}")
+
+
+def _story(r: Mapping[str, Any], state: str, late: bool, ctx: AppContext,
+           now: datetime) -> list[Component]:
+    """The bad review and what became of it: the follow-up, a new rating, the appeal."""
+    tid = r["ticket_id"]
     days = ctx.settings.cases.bad_review_follow_up_days
     badges = [badge(f"{r['score']}/5", "prio-urgent" if r["score"] == 1 else "prio-normal"),
               badge(state, STATE_BADGES[state])]
@@ -116,6 +124,12 @@ def card(r: Mapping[str, Any], user: WebUser, ctx: AppContext, now: datetime, ty
                        f" {fmt_time(r['appeal_decided_at'], ctx.tz, now)}")
         lines.append(html.P([html.B(f"Appeal ({r['appeal_status']}) "),
                              f"by {r['appealed_by']}: {r['appeal_reason']}{decided}"]))
+    return lines
+
+
+def _actions(r: Mapping[str, Any], user: WebUser, typed: Typed) -> list[Component]:
+    """The fields and buttons of what the user may do with this bad review."""
+    rid = r["id"]
     actions: list[Component] = []
     if r["followed_up_at"] is None and r["appeal_status"] != "overturned":
         actions += [_field("rv-note", rid, typed, "What was fixed (required for the follow-up)"),
@@ -136,11 +150,7 @@ def card(r: Mapping[str, Any], user: WebUser, ctx: AppContext, now: datetime, ty
                                           id={"type": "rv-overturn", "rating": rid},
                                           className="btn btn-resolved")],
                              className="buttons")]
-    lines += actions
-    lines.append(html.Div(message, id={"type": "rv-row-msg", "rating": rid}, role="alert",
-                          className="rv-row-msg"))
-    urgency = "urgent" if late else "normal"
-    return html.Article(lines, className=f"card card-{urgency}", id=f"rv-rating-{rid}")
+    return actions
 
 
 def cards_view(rows: Sequence[Mapping[str, Any]], user: WebUser, ctx: AppContext,
@@ -183,28 +193,6 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def act(ctx: AppContext, user: WebUser, button: str, rating_id: int, text: str) -> str:
-    """Do what ``button`` asks for one bad review; return the sentence to show. Raises
-    :class:`RatingError` with the reason when refused."""
-    actor = Actor(user.username, user.role, user.worker_id)
-    with ctx.pool.connection() as conn:
-        if not reviews.in_scope(conn, user.user, rating_id):
-            raise RatingError(f"rating {rating_id} is not one of the bad reviews you act on")
-        if button == "rv-follow":
-            done = ratings.record_follow_up(conn, rating_id, actor, text)
-            return f"Follow-up of the bad review of case #{done.ticket_id} recorded."
-        if button == "rv-appeal":
-            done = ratings.appeal(conn, rating_id, actor, text)
-            return (f"Appeal against the bad review of case #{done.ticket_id} sent: a"
-                    " supervisor or an administrator decides.")
-        upheld = button == "rv-uphold"
-        done = ratings.decide_appeal(conn, rating_id, actor, upheld, text)
-        if upheld:
-            return f"Appeal refused: the bad review of case #{done.ticket_id} stands."
-        return (f"Bad review of case #{done.ticket_id} overturned: it does not count against"
-                " satisfaction.")
-
-
 def _typed(states: Sequence[Sequence[Mapping[str, Any]]]) -> Typed:
     """What is typed in every field of the page, by field and rating."""
     typed: Typed = {}
@@ -213,48 +201,50 @@ def _typed(states: Sequence[Sequence[Mapping[str, Any]]]) -> Typed:
     return typed
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """The four actions, the filter and refresh."""
-
-    @app.callback(
-        Output("rv-msg", "children"),
-        Output("rv-list", "children"),
-        Output({"type": "rv-row-msg", "rating": ALL}, "children"),
-        Output("updated", "children", allow_duplicate=True),
-        *[Input({"type": b, "rating": ALL}, "n_clicks") for b in BUTTONS],
-        Input("rv-refresh", "n_clicks"),
-        Input("rv-filter", "value"),
-        *[State({"type": f, "rating": ALL}, "value") for f in FIELDS],
-        prevent_initial_call=True,
-    )
-    def update(*args: Any) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        trigger = dash.ctx.triggered_id
-        if trigger is None:
-            raise PreventUpdate
-        settled = args[len(BUTTONS) + 1] == "all"
-        typed = _typed(dash.ctx.states_list)
-        rows_shown = [int(o["id"]["rating"]) for o in dash.ctx.outputs_list[2]]
-        message: Any = ""
-        row_messages: dict[int, Component] = {}
-        if isinstance(trigger, Mapping):
-            if not dash.ctx.triggered[0].get("value"):
-                raise PreventUpdate  # the buttons were just drawn
-            button, rid = str(trigger["type"]), int(trigger["rating"])
-            text = typed.get(BUTTONS[button], {}).get(rid, "")
-            try:
-                done = act(ctx, user, button, rid, text)
-            except RatingError as exc:
-                refusal = html.P(f"Not done: {exc}.", className="error")
-                return ("", no_update, [refusal if r == rid else "" for r in rows_shown],
-                        no_update)
-            typed.get(BUTTONS[button], {}).pop(rid, None)  # done: that field is cleared
-            message = html.P(done, className="ok")
-            row_messages[rid] = html.P(done, className="ok")
-        now = ctx.now()
-        view = cards_view(read(ctx, user, settled), user, ctx, now, typed, row_messages)
-        # the old cards' messages go with them (the redrawn cards carry their own)
-        return message, view, [no_update] * len(rows_shown), updated_label(now, ctx.tz)
+callbacks = Callbacks()
 
 
-PAGE = Page(pattern="/reviews", roles=ROLES, layout=layout, register=register)
+@callbacks(
+    Output("rv-msg", "children"),
+    Output("rv-list", "children"),
+    Output({"type": "rv-row-msg", "rating": ALL}, "children"),
+    Output("updated", "children", allow_duplicate=True),
+    *[Input({"type": b, "rating": ALL}, "n_clicks") for b in BUTTONS],
+    Input("rv-refresh", "n_clicks"),
+    Input("rv-filter", "value"),
+    *[State({"type": f, "rating": ALL}, "value") for f in FIELDS],
+    prevent_initial_call=True,
+)
+def update(*args: Any) -> tuple[Any, ...]:
+    """The four actions, the filter and refresh; a refusal is shown beside its bad review and
+    keeps everything typed."""
+    user = require_role(*ROLES)
+    trigger = dash.ctx.triggered_id
+    if trigger is None:
+        raise PreventUpdate
+    ctx = context()
+    settled = args[len(BUTTONS) + 1] == "all"
+    typed = _typed(dash.ctx.states_list)
+    rows_shown = [int(o["id"]["rating"]) for o in dash.ctx.outputs_list[2]]
+    message: Any = ""
+    row_messages: dict[int, Component] = {}
+    if isinstance(trigger, Mapping):
+        if not dash.ctx.triggered[0].get("value"):
+            raise PreventUpdate  # the buttons were just drawn
+        button, rid = str(trigger["type"]), int(trigger["rating"])
+        text = typed.get(BUTTONS[button], {}).get(rid, "")
+        try:
+            done = reviews.act_on_review(ctx.db, user.user, ACTIONS[button], rid, text)
+        except RatingError as exc:
+            refusal = html.P(f"Not done: {exc}.", className="error")
+            return "", no_update, [refusal if r == rid else "" for r in rows_shown], no_update
+        typed.get(BUTTONS[button], {}).pop(rid, None)  # done: that field is cleared
+        message = html.P(done, className="ok")
+        row_messages[rid] = html.P(done, className="ok")
+    now = ctx.now()
+    view = cards_view(read(ctx, user, settled), user, ctx, now, typed, row_messages)
+    # the old cards' messages go with them (the redrawn cards carry their own)
+    return message, view, [no_update] * len(rows_shown), updated_label(now, ctx.tz)
+
+
+PAGE = Page(pattern="/reviews", roles=ROLES, layout=layout, callbacks=(callbacks,))

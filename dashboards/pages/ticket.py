@@ -6,7 +6,7 @@ may do (docs/web.md):
   case's state, with the note field (required where the rule says so);
 - operations decide a postponement the worker asked for (approve or refuse, with the note);
 - operations dispatch by hand a registered or returned case that has no worker, choosing a worker
-  of the case's cell (:func:`cityops.cases.assignment.dispatch_to`).
+  of the case's cell (:func:`cityops.cases.commands.dispatch_by_hand`).
 
 Operations, admin, supervisors and the hotline open any case; a grid worker only one assigned to
 them. No reporter's personal details are shown here.
@@ -14,23 +14,21 @@ them. No reporter's personal details are shown here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import dash
 import plotly.graph_objects as go
-from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 from werkzeug.exceptions import Forbidden
 
-from cityops.cases import assignment as dispatch
-from cityops.cases import tickets
-from cityops.cases.clock import CaseClock
+from cityops.cases import commands
+from cityops.cases.assignment import DISPATCHABLE
 from cityops.cases.tickets import TRANSITIONS, Actor, TransitionError, allowed_next
-from cityops.views import queries
-from dashboards.auth import WebUser, require_role
+from cityops.views import tickets as tickets_view
 from dashboards.components import (
     ACTION_LABELS,
     STATUS_LABELS,
@@ -41,7 +39,8 @@ from dashboards.components import (
     message_view,
     updated_label,
 )
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import WebUser, require_role
 
 ROLES = ("operations", "admin", "grid_worker", "supervisor", "hotline")
 OPS = ("operations", "admin")
@@ -52,23 +51,13 @@ SOURCE_LABELS = {"sensor": "sensor alert", "patrol": "grid worker on patrol",
 KIND_LABELS = {"assignment": "assignment", "reminder": "reminder", "escalation": "escalation",
                "note": "note", "link": "duplicate", "postponement": "postponement",
                "rating": "rating", "follow_up": "follow-up", "appeal": "appeal"}
-_CLOCKS: dict[int, CaseClock] = {}
-
-
-def case_clock(ctx: AppContext) -> CaseClock:
-    """The categories and the working-time calendar of this app's settings (loaded once)."""
-    clock = _CLOCKS.get(id(ctx.settings))
-    if clock is None:
-        clock = _CLOCKS[id(ctx.settings)] = CaseClock.from_settings(ctx.settings)
-    return clock
 
 
 def may_open(ctx: AppContext, user: WebUser, ticket_id: str | int) -> bool:
     """A grid worker opens only a case assigned to them; the other roles of the page any."""
     if user.role != "grid_worker":
         return True
-    with ctx.pool.connection() as conn:
-        owner = queries.ticket_worker(conn, int(ticket_id))
+    owner = tickets_view.read_ticket_worker(ctx.db, int(ticket_id))
     return owner is not None and owner == user.worker_id
 
 
@@ -85,7 +74,7 @@ def _deadline(value: datetime | None, ctx: AppContext, now: datetime, active: bo
 
 def _unit(ctx: AppContext, category: str) -> str:
     """The minor category's responsible unit (a case filed without one)."""
-    found = case_clock(ctx).catalogue.categories.get(category)
+    found = ctx.desk.clock.catalogue.categories.get(category)
     return found.unit if found else "—"
 
 
@@ -94,7 +83,23 @@ def _stage(t: Mapping[str, Any], stage: str) -> bool:
 
 
 def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Component]:
-    """Case facts, the postponement waiting, its alert and its timeline."""
+    """Case facts, the postponement waiting, its alert (with the cameras near a flood, or the
+    water meter's day) and its timeline."""
+    sections = [_case_section(t, ctx, now), _postponement_section(t, ctx, now),
+                _alert_section(t, ctx, now)]
+    alert = t["alert"]
+    if alert and alert["kind"] == "flood_depth":
+        sections.append(_cameras_section(t["cameras"]))
+    if t["water_chart"] is not None:
+        sections.append(_water_section(t["water_chart"]))
+    events = [_event_view(e, ctx, now) for e in t["events"]]
+    sections.append(html.Section([html.H2("Timeline"), html.Ol(events, id="tk-timeline")],
+                                 className="panel"))
+    return [s for s in sections if s is not None]
+
+
+def _facts(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Dl:
+    """What, where, who and why, and the limit of each stage."""
     worker = f"{t['worker']} ({t['worker_id']})" if t["worker_id"] else "nobody yet"
     location = f"{t['lat']:.5f} N, {t['lon']:.5f} E" if t["lat"] is not None else "—"
     source = SOURCE_LABELS.get(t["source"], t["source"])
@@ -106,9 +111,9 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
             if t["handled_by"] else None,
             f"verified by {t['verified_by']} {fmt_time(t['verified_at'], ctx.tz, now)}"
             if t["verified_by"] else None]
-    facts = html.Dl(
+    return html.Dl(
         [
-            _fact("Category", case_clock(ctx).catalogue.label(t["category"])),
+            _fact("Category", ctx.desk.clock.catalogue.label(t["category"])),
             _fact("Responsible unit", t["unit"] or _unit(ctx, t["category"])),
             _fact("Source", source),
             _fact("Cell", f"{t['cell'] or '—'} ({t['grid_code'] or 'no cell'})"),
@@ -127,100 +132,103 @@ def body_view(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> list[Comp
            if t["duplicate_of"] else []),
         className="facts",
     )
-    sections: list[Component] = [
-        html.Section(
-            [
-                html.H2(t["title"], id="tk-title", className="title"),
-                html.Div(
-                    [badge(t["priority"], f"prio-{t['priority']}"),
-                     badge(STATUS_LABELS[t["status"]], f"st-{t['status']}"),
-                     html.Span("overdue", className="badge overdue-badge") if t["overdue"]
-                     else None],
-                    className="badges", id="tk-status",
-                ),
-                html.P(t["description"], className="description"),
-                facts,
-            ],
-            className="panel",
-        )
-    ]
+
+
+def _case_section(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Section:
+    return html.Section(
+        [
+            html.H2(t["title"], id="tk-title", className="title"),
+            html.Div(
+                [badge(t["priority"], f"prio-{t['priority']}"),
+                 badge(STATUS_LABELS[t["status"]], f"st-{t['status']}"),
+                 html.Span("overdue", className="badge overdue-badge") if t["overdue"]
+                 else None],
+                className="badges", id="tk-status",
+            ),
+            html.P(t["description"], className="description"),
+            _facts(t, ctx, now),
+        ],
+        className="panel",
+    )
+
+
+def _postponement_section(t: Mapping[str, Any], ctx: AppContext,
+                          now: datetime) -> html.Section | None:
     waiting = t["postponement"]
-    if waiting:
-        due = datetime.fromisoformat(waiting["new_due_at"])
-        sections.append(html.Section(
-            [html.H2("Postponement asked"),
-             html.P(f"{waiting['requested_by']} asks to postpone to "
-                    f"{fmt_time(due, ctx.tz, now)}: {waiting['reason']}",
-                    id="tk-postponement")],
-            className="panel",
-        ))
+    if not waiting:
+        return None
+    due = datetime.fromisoformat(waiting["new_due_at"])
+    return html.Section(
+        [html.H2("Postponement asked"),
+         html.P(f"{waiting['requested_by']} asks to postpone to "
+                f"{fmt_time(due, ctx.tz, now)}: {waiting['reason']}", id="tk-postponement")],
+        className="panel",
+    )
+
+
+def _alert_section(t: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Section | None:
     alert = t["alert"]
-    if alert:
-        sections.append(html.Section(
-            [
-                html.H2("Alert"),
-                html.P([badge(alert["severity"], f"sev-{alert['severity']}"), " ",
-                        alert["message"]], className="alert-message"),
-                html.P(
-                    f"Device {alert['source_id']} · first seen "
-                    f"{fmt_time(alert['first_seen'], ctx.tz, now)} · last seen "
-                    f"{fmt_time(alert['last_seen'], ctx.tz, now)} · {alert['occurrences']}"
-                    f" reading(s) · alert {alert['status']}",
-                    className="muted",
-                ),
-            ],
-            className="panel",
-        ))
-    # Cameras nearby (flood alerts list the cameras within 300 m of the gauge)
-    if alert and alert["kind"] == "flood_depth":
-        with ctx.pool.connection() as conn:
-            nearby = queries.ticket_cameras(conn, int(t["id"]))
-        sections.append(html.Section(
-            [html.H2("Cameras nearby"),
-             html.Ul([html.Li([html.A(c["label"], href=c["stream_url"], target="_blank")
-                               if c["stream_url"] else html.Span(c["label"]),
-                               html.Span(f" {c['id']} · {c['distance_m']} m away",
-                                         className="muted")])
-                      for c in nearby], id="tk-cameras")
-             if nearby else html.P("No camera within 300 m.", id="tk-cameras",
-                                   className="muted")],
-            className="panel",
-        ))
-    # Water use today against the household's usual range (water-meter alerts; no resident data)
-    if alert and alert["kind"].startswith("water_"):
-        with ctx.pool.connection() as conn:
-            chart = queries.water_day_chart(conn, alert["source_id"], now, ctx.tz)
-        if chart is not None:
-            hours = [f"{h:02d}:00" for h in range(24)]
-            figure = go.Figure()
-            if chart["band_high_l"] is not None:
-                figure.add_trace(go.Scatter(x=hours, y=chart["band_high_l"], mode="lines",
-                                            line={"width": 0, "shape": "hvh"},
-                                            hoverinfo="skip", showlegend=False))
-                figure.add_trace(go.Scatter(
-                    x=hours, y=chart["band_low_l"], mode="lines", fill="tonexty",
-                    line={"width": 0, "shape": "hvh"}, fillcolor="rgba(116,192,252,0.3)",
-                    name=f"usual range ({chart['history_days']} days)"))
-            figure.add_trace(go.Bar(x=hours[: chart["now_hour"] + 1],
-                                    y=chart["today"][: chart["now_hour"] + 1],
-                                    marker_color="#ffd43b", name="today"))
-            figure.update_layout(height=220, margin={"l": 40, "r": 10, "t": 10, "b": 30},
-                                 yaxis_title="litres per hour", bargap=0.15,
-                                 legend={"orientation": "h", "y": 1.15},
-                                 paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
-            note = ("" if chart["band_high_l"] is not None
-                    else "No usual range yet: the meter's history is stored once a day.")
-            sections.append(html.Section(
-                [html.H2("Water use today"),
-                 dcc.Graph(id="tk-water-chart", figure=figure,
-                           config={"displayModeBar": False, "staticPlot": True}),
-                 html.P(note, className="muted") if note else None],
-                className="panel",
-            ))
-    events = [_event_view(e, ctx, now) for e in t["events"]]
-    sections.append(html.Section([html.H2("Timeline"), html.Ol(events, id="tk-timeline")],
-                                 className="panel"))
-    return sections
+    if not alert:
+        return None
+    return html.Section(
+        [
+            html.H2("Alert"),
+            html.P([badge(alert["severity"], f"sev-{alert['severity']}"), " ",
+                    alert["message"]], className="alert-message"),
+            html.P(
+                f"Device {alert['source_id']} · first seen "
+                f"{fmt_time(alert['first_seen'], ctx.tz, now)} · last seen "
+                f"{fmt_time(alert['last_seen'], ctx.tz, now)} · {alert['occurrences']}"
+                f" reading(s) · alert {alert['status']}",
+                className="muted",
+            ),
+        ],
+        className="panel",
+    )
+
+
+def _cameras_section(nearby: Sequence[Mapping[str, Any]]) -> html.Section:
+    """The cameras within 300 m of a flood gauge, nearest first."""
+    return html.Section(
+        [html.H2("Cameras nearby"),
+         html.Ul([html.Li([html.A(c["label"], href=c["stream_url"], target="_blank")
+                           if c["stream_url"] else html.Span(c["label"]),
+                           html.Span(f" {c['id']} · {c['distance_m']} m away",
+                                     className="muted")])
+                  for c in nearby], id="tk-cameras")
+         if nearby else html.P("No camera within 300 m.", id="tk-cameras", className="muted")],
+        className="panel",
+    )
+
+
+def _water_section(chart: Mapping[str, Any]) -> html.Section:
+    """Water use today against the household's usual range (the meter, no resident data)."""
+    hours = [f"{h:02d}:00" for h in range(24)]
+    figure = go.Figure()
+    if chart["band_high_l"] is not None:
+        figure.add_trace(go.Scatter(x=hours, y=chart["band_high_l"], mode="lines",
+                                    line={"width": 0, "shape": "hvh"},
+                                    hoverinfo="skip", showlegend=False))
+        figure.add_trace(go.Scatter(
+            x=hours, y=chart["band_low_l"], mode="lines", fill="tonexty",
+            line={"width": 0, "shape": "hvh"}, fillcolor="rgba(116,192,252,0.3)",
+            name=f"usual range ({chart['history_days']} days)"))
+    figure.add_trace(go.Bar(x=hours[: chart["now_hour"] + 1],
+                            y=chart["today"][: chart["now_hour"] + 1],
+                            marker_color="#ffd43b", name="today"))
+    figure.update_layout(height=220, margin={"l": 40, "r": 10, "t": 10, "b": 30},
+                         yaxis_title="litres per hour", bargap=0.15,
+                         legend={"orientation": "h", "y": 1.15},
+                         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    note = ("" if chart["band_high_l"] is not None
+            else "No usual range yet: the meter's history is stored once a day.")
+    return html.Section(
+        [html.H2("Water use today"),
+         dcc.Graph(id="tk-water-chart", figure=figure,
+                   config={"displayModeBar": False, "staticPlot": True}),
+         html.P(note, className="muted") if note else None],
+        className="panel",
+    )
 
 
 def _event_view(e: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Li:
@@ -248,10 +256,9 @@ def _event_view(e: Mapping[str, Any], ctx: AppContext, now: datetime) -> html.Li
     )
 
 
-def buttons_view(t: Mapping[str, Any], user: WebUser, workers: list[dict[str, Any]] | None = None
-                 ) -> list[Component]:
+def buttons_view(t: Mapping[str, Any], user: WebUser) -> list[Component]:
     """A button for each move the user's role may make from the case's state; for operations
-    also the postponement decision and dispatch by hand (``workers``: the cell's workers)."""
+    also the postponement decision and dispatch by hand (to one of ``t["cell_workers"]``)."""
     options = [to for to in allowed_next(t["status"], user.role) if to != "dispatched"]
     parts: list[Component] = [
         html.Button(ACTION_LABELS[to] + (" (note required)" if TRANSITIONS[to].note_required
@@ -266,9 +273,9 @@ def buttons_view(t: Mapping[str, Any], user: WebUser, workers: list[dict[str, An
             html.Button("Refuse the postponement (say why)",
                         id={"type": "tk-postpone", "approve": 0}, className="btn btn-refuse"),
         ]
-    if user.role in OPS and t["status"] in dispatch.DISPATCHABLE and not t["worker_id"]:
+    if user.role in OPS and t["status"] in DISPATCHABLE and not t["worker_id"]:
         choices = [{"label": f"{w['name']} ({w['id']}, {w['in_hand']} in hand)",
-                    "value": w["id"]} for w in workers or []]
+                    "value": w["id"]} for w in t["cell_workers"]]
         parts.append(html.Div(
             [html.Label("Dispatch by hand to a worker of the cell", htmlFor="tk-worker"),
              dcc.Dropdown(id={"type": "tk-worker", "n": 0}, options=choices,
@@ -283,22 +290,13 @@ def buttons_view(t: Mapping[str, Any], user: WebUser, workers: list[dict[str, An
     return parts
 
 
-def _buttons(ctx: AppContext, t: Mapping[str, Any], user: WebUser) -> list[Component]:
-    workers = None
-    if user.role in OPS and t["status"] in dispatch.DISPATCHABLE and not t["worker_id"]:
-        with ctx.pool.connection() as conn:
-            workers = queries.cell_workers(conn, t["grid_code"])
-    return buttons_view(t, user, workers)
-
-
 def layout(ctx: AppContext, ticket_id: str) -> Component:
     """The ticket page (403 for a grid worker's look at someone else's ticket)."""
     user = require_role(*ROLES)
     if not may_open(ctx, user, ticket_id):
         raise Forbidden("this ticket is not assigned to you")
     now = ctx.now()
-    with ctx.pool.connection() as conn:
-        ticket = queries.ticket_detail(conn, int(ticket_id), now)
+    ticket = tickets_view.read_ticket(ctx.db, int(ticket_id), now, ctx.tz)
     if ticket is None:
         return message_view("Ticket not found", f"There is no ticket #{ticket_id}.", user)
     return html.Div(
@@ -312,7 +310,7 @@ def layout(ctx: AppContext, ticket_id: str) -> Component:
                         [html.H2("Update this case"),
                          dcc.Textarea(id="tk-note", className="note-field",
                                       placeholder="Note: what was done, or why"),
-                         html.Div(_buttons(ctx, ticket, user), id="tk-buttons",
+                         html.Div(buttons_view(ticket, user), id="tk-buttons",
                                   className="buttons"),
                          html.Div(id="tk-msg", role="status")],
                         className="panel actions",
@@ -333,138 +331,142 @@ def _shown(t: Mapping[str, Any]) -> str:
     return f"{t['status']}|{'postponement' if t['postponement'] else ''}|{t['worker_id'] or ''}"
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """The ticket page's callbacks: a move by the user, the periodic refresh, a postponement
-    decision and dispatch by hand."""
+def _reload(ctx: AppContext, user: WebUser, ticket_id: int) -> dict[str, Any]:
+    if not may_open(ctx, user, ticket_id):
+        raise Forbidden("this ticket is not assigned to you")
+    ticket = tickets_view.read_ticket(ctx.db, ticket_id, ctx.now(), ctx.tz)
+    if ticket is None:
+        raise PreventUpdate
+    return ticket
 
-    def reload(user: WebUser, ticket_id: int) -> dict[str, Any]:
-        if not may_open(ctx, user, ticket_id):
-            raise Forbidden("this ticket is not assigned to you")
-        with ctx.pool.connection() as conn:
-            ticket = queries.ticket_detail(conn, ticket_id, ctx.now())
-        if ticket is None:
-            raise PreventUpdate
-        return ticket
 
-    def redraw(user: WebUser, ticket_id: int, message: Component) -> tuple[Any, ...]:
-        ticket = reload(user, ticket_id)
-        return (body_view(ticket, ctx, ctx.now()), _buttons(ctx, ticket, user), _shown(ticket),
-                message)
+def _redraw(ctx: AppContext, user: WebUser, ticket_id: int,
+            message: Component) -> tuple[Any, ...]:
+    ticket = _reload(ctx, user, ticket_id)
+    return body_view(ticket, ctx, ctx.now()), buttons_view(ticket, user), _shown(ticket), message
 
-    @app.callback(
-        Output("tk-body", "children"),
-        Output("tk-buttons", "children"),
-        Output("tk-state", "data"),
-        Output("tk-msg", "children"),
-        Output("tk-note", "value"),
-        Input({"type": "tk-action", "to": ALL}, "n_clicks"),
-        State("tk-note", "value"),
-        State("tk-id", "data"),
-        prevent_initial_call=True,
-    )
-    def act(clicks: list[int | None], note: str | None, ticket_id: int) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        trigger = dash.ctx.triggered_id
-        if not trigger or not any(clicks):
-            raise PreventUpdate
-        to_status = trigger["to"]
-        reload(user, ticket_id)  # refuses a ticket that is not the worker's
-        actor = Actor(user.username, user.role, user.worker_id)
-        try:
-            with ctx.pool.connection() as conn:
-                dispatch.change_ticket(conn, ticket_id, to_status, actor, ctx.topics, note or "")
-        except TransitionError as exc:
-            message: Component = html.P(f"Not changed: {exc}.", className="error")
-            cleared: Any = no_update
-        else:
-            message = html.P(f"Done: the case is now {STATUS_LABELS[to_status].lower()}.",
-                             className="ok")
-            cleared = ""
-        return (*redraw(user, ticket_id, message), cleared)
 
-    @app.callback(
-        Output("tk-body", "children", allow_duplicate=True),
-        Output("tk-buttons", "children", allow_duplicate=True),
-        Output("tk-state", "data", allow_duplicate=True),
-        Output("updated", "children", allow_duplicate=True),
-        Input("tk-tick", "n_intervals"),
-        State("tk-id", "data"),
-        State("tk-state", "data"),
-        prevent_initial_call=True,
-    )
-    def refresh(_tick: int, ticket_id: int, shown: str) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        now = ctx.now()
-        ticket = reload(user, ticket_id)
-        changed = _shown(ticket) != shown
-        return (body_view(ticket, ctx, now),
-                _buttons(ctx, ticket, user) if changed else no_update,
-                _shown(ticket) if changed else no_update,
-                updated_label(now, ctx.tz, "Read"))
+def _actor(user: WebUser) -> Actor:
+    return Actor(user.username, user.role, user.worker_id)
 
-    @app.callback(
-        Output("tk-body", "children", allow_duplicate=True),
-        Output("tk-buttons", "children", allow_duplicate=True),
-        Output("tk-state", "data", allow_duplicate=True),
-        Output("tk-msg", "children", allow_duplicate=True),
-        Input({"type": "tk-postpone", "approve": ALL}, "n_clicks"),
-        State("tk-note", "value"),
-        State("tk-id", "data"),
-        prevent_initial_call=True,
-    )
-    def decide(clicks: list[int | None], note: str | None, ticket_id: int) -> tuple[Any, ...]:
-        user = require_role(*OPS)
-        trigger = dash.ctx.triggered_id
-        if not trigger or not any(clicks):
-            raise PreventUpdate
-        approve = bool(trigger["approve"])
-        actor = Actor(user.username, user.role, user.worker_id)
-        try:
-            with ctx.pool.connection() as conn:
-                if not approve and not (note or "").strip():
-                    raise TransitionError("say in the note why the postponement is refused")
-                tickets.decide_postponement(conn, ticket_id, actor, approve, note or "")
-                worker = queries.ticket_worker(conn, ticket_id)
-                if worker:
-                    dispatch.queue_worker_update(conn, worker, ctx.topics, ticket_id,
-                                                 "postponement")
-        except TransitionError as exc:
-            message: Component = html.P(f"Not changed: {exc}.", className="error")
-        else:
-            message = html.P("Done: the postponement is " + ("approved." if approve
-                                                            else "refused."), className="ok")
-        return redraw(user, ticket_id, message)
 
-    @app.callback(
-        Output("tk-body", "children", allow_duplicate=True),
-        Output("tk-buttons", "children", allow_duplicate=True),
-        Output("tk-state", "data", allow_duplicate=True),
-        Output("tk-msg", "children", allow_duplicate=True),
-        Input({"type": "tk-dispatch", "n": ALL}, "n_clicks"),
-        State({"type": "tk-worker", "n": ALL}, "value"),
-        State("tk-note", "value"),
-        State("tk-id", "data"),
-        prevent_initial_call=True,
-    )
-    def dispatch_by_hand(clicks: list[int | None], chosen: list[str | None], note: str | None,
-                         ticket_id: int) -> tuple[Any, ...]:
-        user = require_role(*OPS)
-        if not any(clicks):
-            raise PreventUpdate
-        worker = next((w for w in chosen if w), None)
-        actor = Actor(user.username, user.role, user.worker_id)
-        try:
-            if worker is None:
-                raise TransitionError("choose a worker first")
-            with ctx.pool.connection() as conn:
-                dispatch.dispatch_to(conn, ticket_id, worker, actor, case_clock(ctx),
-                                     ctx.topics, ctx.now(), note or "")
-        except TransitionError as exc:
-            message: Component = html.P(f"Not dispatched: {exc}.", className="error")
-        else:
-            message = html.P(f"Done: the case is dispatched to {worker}.", className="ok")
-        return redraw(user, ticket_id, message)
+callbacks = Callbacks()
+
+
+@callbacks(
+    Output("tk-body", "children"),
+    Output("tk-buttons", "children"),
+    Output("tk-state", "data"),
+    Output("tk-msg", "children"),
+    Output("tk-note", "value"),
+    Input({"type": "tk-action", "to": ALL}, "n_clicks"),
+    State("tk-note", "value"),
+    State("tk-id", "data"),
+    prevent_initial_call=True,
+)
+def act(clicks: list[int | None], note: str | None, ticket_id: int) -> tuple[Any, ...]:
+    """A move by the user (the note kept when it is refused)."""
+    user = require_role(*ROLES)
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks):
+        raise PreventUpdate
+    ctx = context()
+    to_status = trigger["to"]
+    _reload(ctx, user, ticket_id)  # refuses a ticket that is not the worker's
+    try:
+        commands.move(ctx.db, ticket_id, to_status, _actor(user), ctx.topics, note or "")
+    except TransitionError as exc:
+        message: Component = html.P(f"Not changed: {exc}.", className="error")
+        cleared: Any = no_update
+    else:
+        message = html.P(f"Done: the case is now {STATUS_LABELS[to_status].lower()}.",
+                         className="ok")
+        cleared = ""
+    return (*_redraw(ctx, user, ticket_id, message), cleared)
+
+
+@callbacks(
+    Output("tk-body", "children", allow_duplicate=True),
+    Output("tk-buttons", "children", allow_duplicate=True),
+    Output("tk-state", "data", allow_duplicate=True),
+    Output("updated", "children", allow_duplicate=True),
+    Input("tk-tick", "n_intervals"),
+    State("tk-id", "data"),
+    State("tk-state", "data"),
+    prevent_initial_call=True,
+)
+def refresh(_tick: int, ticket_id: int, shown: str) -> tuple[Any, ...]:
+    """The periodic refresh (the buttons only when what decides them changed)."""
+    user = require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    ticket = _reload(ctx, user, ticket_id)
+    changed = _shown(ticket) != shown
+    return (body_view(ticket, ctx, now),
+            buttons_view(ticket, user) if changed else no_update,
+            _shown(ticket) if changed else no_update,
+            updated_label(now, ctx.tz, "Read"))
+
+
+@callbacks(
+    Output("tk-body", "children", allow_duplicate=True),
+    Output("tk-buttons", "children", allow_duplicate=True),
+    Output("tk-state", "data", allow_duplicate=True),
+    Output("tk-msg", "children", allow_duplicate=True),
+    Input({"type": "tk-postpone", "approve": ALL}, "n_clicks"),
+    State("tk-note", "value"),
+    State("tk-id", "data"),
+    prevent_initial_call=True,
+)
+def decide(clicks: list[int | None], note: str | None, ticket_id: int) -> tuple[Any, ...]:
+    """Operations approve or refuse the postponement the worker asked for."""
+    user = require_role(*OPS)
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks):
+        raise PreventUpdate
+    ctx = context()
+    approve = bool(trigger["approve"])
+    try:
+        commands.decide_postponement(ctx.db, ticket_id, _actor(user), approve, note or "",
+                                     ctx.topics)
+    except TransitionError as exc:
+        message: Component = html.P(f"Not changed: {exc}.", className="error")
+    else:
+        message = html.P("Done: the postponement is " + ("approved." if approve
+                                                        else "refused."), className="ok")
+    return _redraw(ctx, user, ticket_id, message)
+
+
+@callbacks(
+    Output("tk-body", "children", allow_duplicate=True),
+    Output("tk-buttons", "children", allow_duplicate=True),
+    Output("tk-state", "data", allow_duplicate=True),
+    Output("tk-msg", "children", allow_duplicate=True),
+    Input({"type": "tk-dispatch", "n": ALL}, "n_clicks"),
+    State({"type": "tk-worker", "n": ALL}, "value"),
+    State("tk-note", "value"),
+    State("tk-id", "data"),
+    prevent_initial_call=True,
+)
+def dispatch_by_hand(clicks: list[int | None], chosen: list[str | None], note: str | None,
+                     ticket_id: int) -> tuple[Any, ...]:
+    """Operations dispatch the case to a worker of its cell they choose."""
+    user = require_role(*OPS)
+    if not any(clicks):
+        raise PreventUpdate
+    ctx = context()
+    worker = next((w for w in chosen if w), None)
+    try:
+        if worker is None:
+            raise TransitionError("choose a worker first")
+        commands.dispatch_by_hand(ctx.db, ticket_id, worker, _actor(user), ctx.desk.clock,
+                                  ctx.topics, ctx.now(), note or "")
+    except TransitionError as exc:
+        message: Component = html.P(f"Not dispatched: {exc}.", className="error")
+    else:
+        message = html.P(f"Done: the case is dispatched to {worker}.", className="ok")
+    return _redraw(ctx, user, ticket_id, message)
 
 
 PAGE = Page(pattern=r"/tickets/(?P<ticket_id>\d+)", roles=ROLES, layout=layout,
-            register=register, may_open=may_open)
+            callbacks=(callbacks,), may_open=may_open)

@@ -14,17 +14,17 @@ from datetime import datetime
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from cityops.cases import verification
 from cityops.cases.verification import VerificationError
 from cityops.org.grids import level_of
-from dashboards.auth import WebUser, require_role
 from dashboards.components import badge, fmt_left, fmt_time, header, updated_label
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
 from dashboards.pages.hotline import catalogue
+from dashboards.users import WebUser, require_role
 
 ROLES = ("supervisor", "operations", "admin", "grid_worker")
 
@@ -36,8 +36,7 @@ def _area(ctx: AppContext, user: WebUser) -> str:
         return str(exc)
     if cell is None:
         return "Handled cases of the whole district."
-    with ctx.pool.connection() as conn:
-        name = verification.cell_name(conn, cell)
+    name = verification.area_name(ctx.db, cell)
     if user.role == "grid_worker":
         return f"Handled cases of your cell {name} that someone else handled."
     what = "street" if level_of(cell) == "street" else "area"
@@ -46,11 +45,7 @@ def _area(ctx: AppContext, user: WebUser) -> str:
 
 def read(ctx: AppContext, user: WebUser) -> list[dict[str, Any]]:
     """The handled cases the user verifies."""
-    try:
-        with ctx.pool.connection() as conn:
-            return verification.cases_to_verify(conn, user.user)
-    except VerificationError:
-        return []
+    return verification.queue(ctx.db, user.user)
 
 
 def cards_view(cases: Sequence[Mapping[str, Any]], ctx: AppContext,
@@ -116,41 +111,42 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """Verify / send back, and refresh on request."""
-
-    @app.callback(
-        Output("vf-msg", "children"),
-        Output("vf-list", "children"),
-        Output("updated", "children", allow_duplicate=True),
-        Input({"type": "vf-verify", "ticket": ALL}, "n_clicks"),
-        Input({"type": "vf-rework", "ticket": ALL}, "n_clicks"),
-        Input("vf-refresh", "n_clicks"),
-        State({"type": "vf-reason", "ticket": ALL}, "value"),
-        prevent_initial_call=True,
-    )
-    def decide(verify_clicks: list[int | None], rework_clicks: list[int | None],
-               _refresh: int | None, _reasons: list[str | None]) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        trigger = dash.ctx.triggered_id
-        if trigger is None:
-            raise PreventUpdate
-        message: Any = no_update
-        if trigger != "vf-refresh":
-            if not any(verify_clicks) and not any(rework_clicks):
-                raise PreventUpdate  # the buttons were just drawn
-            ticket_id = int(trigger["ticket"])
-            reason = next((s.get("value") or "" for s in dash.ctx.states_list[0]
-                           if s["id"]["ticket"] == ticket_id), "")
-            ok = trigger["type"] == "vf-verify"
-            try:
-                with ctx.pool.connection() as conn:
-                    text = verification.decide(conn, user.user, ticket_id, ok, reason)
-            except VerificationError as exc:
-                return html.P(f"Not changed: {exc}.", className="error"), no_update, no_update
-            message = html.P(text, className="ok")
-        now = ctx.now()
-        return message, cards_view(read(ctx, user), ctx, now), updated_label(now, ctx.tz)
+callbacks = Callbacks()
 
 
-PAGE = Page(pattern="/verify", roles=ROLES, layout=layout, register=register)
+@callbacks(
+    Output("vf-msg", "children"),
+    Output("vf-list", "children"),
+    Output("updated", "children", allow_duplicate=True),
+    Input({"type": "vf-verify", "ticket": ALL}, "n_clicks"),
+    Input({"type": "vf-rework", "ticket": ALL}, "n_clicks"),
+    Input("vf-refresh", "n_clicks"),
+    State({"type": "vf-reason", "ticket": ALL}, "value"),
+    prevent_initial_call=True,
+)
+def decide(verify_clicks: list[int | None], rework_clicks: list[int | None],
+           _refresh: int | None, _reasons: list[str | None]) -> tuple[Any, ...]:
+    """Verify or send back for rework (a reason required), and refresh on request."""
+    user = require_role(*ROLES)
+    trigger = dash.ctx.triggered_id
+    if trigger is None:
+        raise PreventUpdate
+    ctx = context()
+    message: Any = no_update
+    if trigger != "vf-refresh":
+        if not any(verify_clicks) and not any(rework_clicks):
+            raise PreventUpdate  # the buttons were just drawn
+        ticket_id = int(trigger["ticket"])
+        reason = next((s.get("value") or "" for s in dash.ctx.states_list[0]
+                       if s["id"]["ticket"] == ticket_id), "")
+        try:
+            text = verification.verify(ctx.db, user.user, ticket_id,
+                                       trigger["type"] == "vf-verify", reason)
+        except VerificationError as exc:
+            return html.P(f"Not changed: {exc}.", className="error"), no_update, no_update
+        message = html.P(text, className="ok")
+    now = ctx.now()
+    return message, cards_view(read(ctx, user), ctx, now), updated_label(now, ctx.tz)
+
+
+PAGE = Page(pattern="/verify", roles=ROLES, layout=layout, callbacks=(callbacks,))

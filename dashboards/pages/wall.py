@@ -2,7 +2,7 @@
 
 Vital signs, the map of communities coloured by open alerts with the alerts as markers, the live
 alert feed and the ticket board; it refreshes itself every 5 seconds. It shows no resident's
-personal details: its data comes from ``queries.wall_snapshot``, which never reads households.
+personal details: its data comes from :mod:`cityops.views.wall`, which never reads households.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
+from dash import Input, Output, Patch, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops.views import queries
-from dashboards import flood_view
-from dashboards.auth import require_role
+from cityops.views import wall
+from dashboards import flood_view, metrics_panel
 from dashboards.components import (
     KIND_NAMES,
     STATUS_LABELS,
@@ -30,8 +29,9 @@ from dashboards.components import (
     header,
     updated_label,
 )
-from dashboards.context import AppContext, Page
-from dashboards.metrics_panel import register_wall_metrics, wall_metrics_panel
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.metrics_panel import wall_metrics_panel
+from dashboards.users import require_role
 
 ROLES = ("operations", "admin")
 REFRESH_MS = 5_000
@@ -154,10 +154,8 @@ def layout(ctx: AppContext) -> Component:
     """The wall screen, drawn with current data; the interval keeps it current."""
     user = require_role(*ROLES)
     now = ctx.now()
-    with ctx.pool.connection() as conn:
-        cells = queries.cell_shapes(conn)
-        snap = queries.wall_snapshot(conn, now, board_limit=BOARD_ROWS)
-        flood = flood_view.state(conn, now, ctx.tz)
+    screen = wall.read_wall(ctx.db, now, ctx.tz, board_limit=BOARD_ROWS)
+    cells, snap, flood = screen["cells"], screen["snapshot"], screen["flood"]
     flood_traces = None
     if cells:
         figure = cell_map(cells, snap["alerts_by_cell"], alert_markers(snap["alerts"]),
@@ -203,53 +201,45 @@ def layout(ctx: AppContext) -> Component:
     )
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """The wall's callbacks: the periodic refresh and clicks on map markers."""
-    flood_view.register(app, ctx)
-
-    @app.callback(
-        Output("wall-vitals", "children"),
-        Output("wall-feed", "children"),
-        Output("wall-board", "children"),
-        Output("wall-map", "figure"),
-        Output("updated", "children", allow_duplicate=True),
-        Input("wall-tick", "n_intervals"),
-        State("wall-cells", "data"),
-        prevent_initial_call=True,
-    )
-    def refresh(_tick: int | None, codes: list[str]) -> tuple[Any, ...]:
-        require_role(*ROLES)
-        now = ctx.now()
-        with ctx.pool.connection() as conn:
-            snap = queries.wall_snapshot(conn, now, board_limit=BOARD_ROWS)
-        figure: Any = no_update
-        if codes:
-            figure = Patch()
-            figure["data"][0]["z"] = [snap["alerts_by_cell"].get(code, 0) for code in codes]
-            for key, value in alert_markers(snap["alerts"]).items():
-                figure["data"][1][key] = value
-        return (
-            vitals_view(snap["vitals"], ctx, now),
-            feed_view(snap["alerts"], ctx, now),
-            board_view(snap["board"], now),
-            figure,
-            updated_label(now, ctx.tz),
-        )
-
-    @app.callback(
-        Output("url", "pathname"),
-        Input("wall-map", "clickData"),
-        prevent_initial_call=True,
-    )
-    def open_clicked(click: Mapping[str, Any] | None) -> str:
-        require_role(*ROLES)
-        points = (click or {}).get("points", [])
-        ticket_id = points[0].get("customdata") if points else None
-        if not isinstance(ticket_id, int):
-            raise PreventUpdate
-        return f"/tickets/{ticket_id}"
-
-    register_wall_metrics(app, ctx, ROLES)
+callbacks = Callbacks()
 
 
-PAGE = Page(pattern="/", roles=ROLES, layout=layout, register=register)
+@callbacks(
+    Output("wall-vitals", "children"),
+    Output("wall-feed", "children"),
+    Output("wall-board", "children"),
+    Output("wall-map", "figure"),
+    Output("updated", "children", allow_duplicate=True),
+    Input("wall-tick", "n_intervals"),
+    State("wall-cells", "data"),
+    prevent_initial_call=True,
+)
+def refresh(_tick: int | None, codes: list[str]) -> tuple[Any, ...]:
+    """The periodic refresh: vital signs, the feed, the board and the map's colours."""
+    require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    snap = wall.read_snapshot(ctx.db, now, board_limit=BOARD_ROWS)
+    figure: Any = no_update
+    if codes:
+        figure = Patch()
+        figure["data"][0]["z"] = [snap["alerts_by_cell"].get(code, 0) for code in codes]
+        for key, value in alert_markers(snap["alerts"]).items():
+            figure["data"][1][key] = value
+    return (vitals_view(snap["vitals"], ctx, now), feed_view(snap["alerts"], ctx, now),
+            board_view(snap["board"], now), figure, updated_label(now, ctx.tz))
+
+
+@callbacks(Output("url", "pathname"), Input("wall-map", "clickData"), prevent_initial_call=True)
+def open_clicked(click: Mapping[str, Any] | None) -> str:
+    """A click on an alert's marker opens its ticket."""
+    require_role(*ROLES)
+    points = (click or {}).get("points", [])
+    ticket_id = points[0].get("customdata") if points else None
+    if not isinstance(ticket_id, int):
+        raise PreventUpdate
+    return f"/tickets/{ticket_id}"
+
+
+PAGE = Page(pattern="/", roles=ROLES, layout=layout,
+            callbacks=(callbacks, flood_view.callbacks, metrics_panel.callbacks))

@@ -22,26 +22,21 @@ refresh every 30 s and only send the times left when nothing else changed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import dash
-from dash import ALL, MATCH, Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from cityops.cases import intake
 from cityops.cases import worker as worker_cases
-from cityops.cases.clock import CaseClock
 from cityops.cases.photos import Photo
 from cityops.cases.tickets import Actor, NewCase, TransitionError
-from cityops.org.grids import GridIndex, load_grid_index
-from cityops.sensing import away as households
-from cityops.views import queries
+from cityops.sensing import away
+from cityops.views import phone
 from dashboards import photos, svgmap
-from dashboards.auth import WebUser, require_role
 from dashboards.components import (
     PRIORITY_COLOURS,
     STATUS_LABELS,
@@ -51,7 +46,8 @@ from dashboards.components import (
     header,
     updated_label,
 )
-from dashboards.context import AppContext, Page
+from dashboards.context import AppContext, Callbacks, Page, context
+from dashboards.users import WebUser, require_role
 
 ROLES = ("grid_worker",)
 REFRESH_MS = 30_000
@@ -61,37 +57,10 @@ MOVE_NAMES = {"signed_for": "Sign for", "in_progress": "Arrived", "handled": "Ha
 DONE_NAMES = {"signed_for": "signed for", "in_progress": "on site: in progress",
               "handled": "handled: it waits for verification", "returned": "returned to dispatch"}
 LIMIT_NAMES = {"dispatch": "Dispatch", "sign": "Sign for", "handle": "Handle"}
+NO_TASKS = "No tasks for you now. New ones appear here by themselves."
+NO_CELL_CASES = "No other open cases in your cell."
 SOURCE_NAMES = {"sensor": "sensor", "patrol": "patrol", "citizen": "citizen", "hotline": "12345",
                 "scheduled": "inspection"}
-
-
-# ---------- shared state of a process (read-only data, reloaded every few minutes) ----------
-
-_CACHE: dict[tuple[str, int], tuple[float, Any]] = {}
-CACHE_SECONDS = 300
-
-
-def _cached(kind: str, key: object, make: Any) -> Any:
-    now = time.monotonic()
-    hit = _CACHE.get((kind, id(key)))
-    if hit is None or hit[0] < now:
-        hit = (now + CACHE_SECONDS, make())
-        _CACHE[(kind, id(key))] = hit
-    return hit[1]
-
-
-def grid_index(ctx: AppContext) -> GridIndex:
-    """The grid cells (to place a tapped point in its cell), reloaded every 5 minutes."""
-    def load() -> GridIndex:
-        with ctx.pool.connection() as conn:
-            return load_grid_index(conn)
-    return _cached("index", ctx.pool, load)  # type: ignore[no-any-return]
-
-
-def case_clock(ctx: AppContext) -> CaseClock:
-    """Categories, working time and limits (for filing a patrol case)."""
-    return _cached("clock", ctx.settings,  # type: ignore[no-any-return]
-                   lambda: CaseClock.from_settings(ctx.settings))
 
 
 def _actor(user: WebUser) -> Actor:
@@ -150,11 +119,10 @@ def rows_view(cases: Sequence[Mapping[str, Any]], now: datetime, empty: str, *,
     return [case_row(t, now, cell=cell) for t in cases]
 
 
-def _map_picture(ctx: AppContext, t: Mapping[str, Any]) -> Component | None:
-    if not t["grid_code"] and t["lon"] is None:
+def _map_picture(t: Mapping[str, Any]) -> Component | None:
+    cells = t["cells"]
+    if not cells:
         return None
-    with ctx.pool.connection() as conn:
-        cells = queries.cell_shapes(conn)
     point = (t["lon"], t["lat"]) if t["lon"] is not None and t["lat"] is not None else None
     code = (t["grid_code"] or "").strip()
     try:
@@ -166,11 +134,8 @@ def _map_picture(ctx: AppContext, t: Mapping[str, Any]) -> Component | None:
     return html.Img(src=src, className="place-map", alt=f"Map of {t['cell'] or 'the place'}")
 
 
-def _water_picture(ctx: AppContext, t: Mapping[str, Any], now: datetime) -> list[Component]:
-    if t["device_kind"] != "water_meter" or not t["device_id"]:
-        return []
-    with ctx.pool.connection() as conn:
-        chart = queries.water_day_chart(conn, t["device_id"], now, ctx.tz)
+def _water_picture(t: Mapping[str, Any]) -> list[Component]:
+    chart = t["water_chart"]
     if chart is None:
         return []
     key = ("yellow bars: litres per hour today"
@@ -194,7 +159,7 @@ def task_body(ctx: AppContext, t: Mapping[str, Any], now: datetime) -> list[Comp
     if t["deadline"] is not None:
         body.append(html.P(f"{LIMIT_NAMES[t['deadline_kind']]} by "
                            f"{fmt_time(t['deadline'], ctx.tz, now)}", className="muted"))
-    picture = _map_picture(ctx, t)
+    picture = _map_picture(t)
     if picture is not None:
         body.append(picture)
     where: list[Any] = [html.B("Where: "), place_text(t)]
@@ -208,7 +173,7 @@ def task_body(ctx: AppContext, t: Mapping[str, Any], now: datetime) -> list[Comp
     elif t["description"]:
         body += [html.H3("What was reported"), html.P(t["description"], id="wk-explain",
                                                       className="explain")]
-    body += _water_picture(ctx, t, now)
+    body += _water_picture(t)
     if t.get("photos"):
         body.append(html.P([html.B("Photos: ")] + [
             html.A(f"photo {i}", href=f"/photos/{pid}", target="_blank", className="photo-link")
@@ -270,7 +235,7 @@ def _category_options(ctx: AppContext) -> list[dict[str, Any]]:
     """Categories grouped by major category (a disabled heading before each group)."""
     options: list[dict[str, Any]] = []
     major = None
-    catalogue = case_clock(ctx).catalogue
+    catalogue = ctx.desk.clock.catalogue
     for code, c in sorted(catalogue.categories.items()):
         if code[:3] != major:
             major = code[:3]
@@ -284,8 +249,7 @@ def _category_options(ctx: AppContext) -> list[dict[str, Any]]:
 def report_view(ctx: AppContext, user: WebUser) -> list[Component]:
     """The patrol form."""
     cell = (user.user.cell_code or "").strip()
-    with ctx.pool.connection() as conn:
-        cells = queries.cell_shapes(conn)
+    cells = phone.read_map(ctx.db)
     map_part: list[Component] = []
     if cells:
         src, bbox = svgmap.place_map(cells, own=cell, focus=[cell] if cell else [],
@@ -333,9 +297,7 @@ def layout(ctx: AppContext) -> Component:
     """The worker's page."""
     user = require_role(*ROLES)
     now = ctx.now()
-    with ctx.pool.connection() as conn:
-        tasks = worker_cases.my_tasks(conn, _worker(user), now)
-        cell = worker_cases.cell_cases(conn, _worker(user), now)
+    tasks, cell, _ = phone.read_lists(ctx.db, _worker(user), now)
     return html.Div(
         [
             header("My tasks", user, "/worker", updated=updated_label(now, ctx.tz)),
@@ -345,10 +307,8 @@ def layout(ctx: AppContext) -> Component:
                 html.Button(_tab_label("My cell", len(cell)), id="wk-tab-cell", className="tab"),
                 html.Button("Report", id="wk-tab-report", className="tab"),
             ], className="tabs"),
-            html.Section(rows_view(tasks, now, "No tasks for you now. New ones appear here by"
-                                               " themselves."),
-                         id="wk-list", className="view"),
-            html.Section(rows_view(cell, now, "No other open cases in your cell.", cell=True),
+            html.Section(rows_view(tasks, now, NO_TASKS), id="wk-list", className="view"),
+            html.Section(rows_view(cell, now, NO_CELL_CASES, cell=True),
                          id="wk-cell-list", className="view hidden"),
             html.Section(report_view(ctx, user), id="wk-report", className="view hidden"),
             html.Section([
@@ -449,37 +409,36 @@ function (n) {
 }
 
 
-def _clientside(app: Dash) -> None:
-    app.clientside_callback(
-        CLIENTSIDE["pick"],
-        Output("wk-open", "data"), Output("wk-tab", "data"), Output("wk-msg", "children"),
-        Input({"type": "wk-open", "ticket": ALL}, "n_clicks"), Input("wk-back", "n_clicks"),
-        Input("wk-tab-tasks", "n_clicks"), Input("wk-tab-cell", "n_clicks"),
-        Input("wk-tab-report", "n_clicks"), State("wk-tab", "data"),
-        prevent_initial_call=True,
-    )
-    app.clientside_callback(
-        CLIENTSIDE["views"],
-        Output("wk-list", "className"), Output("wk-cell-list", "className"),
-        Output("wk-report", "className"), Output("wk-task", "className"),
-        Output("wk-tab-tasks", "className"), Output("wk-tab-cell", "className"),
-        Output("wk-tab-report", "className"),
-        Input("wk-open", "data"), Input("wk-tab", "data"),
-        prevent_initial_call=True,
-    )
-    app.clientside_callback(CLIENTSIDE["tap"], Output("wk-rep-map", "title"),
-                            Input("wk-rep-map", "src"))
-    app.clientside_callback(CLIENTSIDE["dot"], Output("wk-rep-dot", "style"),
-                            Input("wk-rep-pos", "data"), prevent_initial_call=True)
-    app.clientside_callback(CLIENTSIDE["locate"], Output("wk-rep-pos", "data"),
-                            Input("wk-rep-gps", "n_clicks"), prevent_initial_call=True)
-    app.clientside_callback(
-        photos.CHECK_JS,
-        Output({"type": "wk-upload-msg", "for": MATCH}, "children"),
-        Output({"type": "wk-upload-msg", "for": MATCH}, "className"),
-        Input({"type": "wk-upload", "for": MATCH}, "contents"),
-        State({"type": "wk-upload", "for": MATCH}, "filename"), prevent_initial_call=True,
-    )
+callbacks = Callbacks()
+callbacks.in_browser(
+    CLIENTSIDE["pick"],
+    Output("wk-open", "data"), Output("wk-tab", "data"), Output("wk-msg", "children"),
+    Input({"type": "wk-open", "ticket": ALL}, "n_clicks"), Input("wk-back", "n_clicks"),
+    Input("wk-tab-tasks", "n_clicks"), Input("wk-tab-cell", "n_clicks"),
+    Input("wk-tab-report", "n_clicks"), State("wk-tab", "data"),
+    prevent_initial_call=True,
+)
+callbacks.in_browser(
+    CLIENTSIDE["views"],
+    Output("wk-list", "className"), Output("wk-cell-list", "className"),
+    Output("wk-report", "className"), Output("wk-task", "className"),
+    Output("wk-tab-tasks", "className"), Output("wk-tab-cell", "className"),
+    Output("wk-tab-report", "className"),
+    Input("wk-open", "data"), Input("wk-tab", "data"),
+    prevent_initial_call=True,
+)
+callbacks.in_browser(CLIENTSIDE["tap"], Output("wk-rep-map", "title"), Input("wk-rep-map", "src"))
+callbacks.in_browser(CLIENTSIDE["dot"], Output("wk-rep-dot", "style"),
+                     Input("wk-rep-pos", "data"), prevent_initial_call=True)
+callbacks.in_browser(CLIENTSIDE["locate"], Output("wk-rep-pos", "data"),
+                     Input("wk-rep-gps", "n_clicks"), prevent_initial_call=True)
+callbacks.in_browser(
+    photos.CHECK_JS,
+    Output({"type": "wk-upload-msg", "for": MATCH}, "children"),
+    Output({"type": "wk-upload-msg", "for": MATCH}, "className"),
+    Input({"type": "wk-upload", "for": MATCH}, "contents"),
+    State({"type": "wk-upload", "for": MATCH}, "filename"), prevent_initial_call=True,
+)
 
 
 def upload(purpose: str, text: str) -> list[Component]:
@@ -497,205 +456,204 @@ def _refusal(text: str) -> html.P:
     return html.P(f"Not done: {text}.", className="error")
 
 
-def register(app: Dash, ctx: AppContext) -> None:
-    """The phone page's callbacks."""
-    _clientside(app)
+@callbacks(
+    Output("wk-task-body", "children"),
+    Output("wk-act", "children"),
+    Output("wk-task-left", "children"),
+    Input("wk-open", "data"),
+    Input("wk-done", "data"),
+    prevent_initial_call=True,
+)
+def show_task(ticket_id: int | None, _done: int) -> tuple[Any, ...]:
+    """The case tapped (or nothing when the list shows)."""
+    user = require_role(*ROLES)
+    if ticket_id is None:
+        return [], [], ""
+    ctx = context()
+    now = ctx.now()
+    t = phone.read_case(ctx.db, _worker(user), int(ticket_id), now, ctx.tz)
+    if t is None:
+        return ([html.P(f"Case #{ticket_id} is not yours or your cell's: it cannot be"
+                        " shown.", className="error", id="wk-refused")], [], "")
+    return task_body(ctx, t, now), task_actions(ctx, t, now), left_text(t, now)
 
-    @app.callback(
-        Output("wk-task-body", "children"),
-        Output("wk-act", "children"),
-        Output("wk-task-left", "children"),
-        Input("wk-open", "data"),
-        Input("wk-done", "data"),
-        prevent_initial_call=True,
-    )
-    def show_task(ticket_id: int | None, _done: int) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        if ticket_id is None:
-            return [], [], ""
-        now = ctx.now()
-        with ctx.pool.connection() as conn:
-            t = worker_cases.case_for_worker(conn, _worker(user), int(ticket_id), now)
-        if t is None:
-            return ([html.P(f"Case #{ticket_id} is not yours or your cell's: it cannot be"
-                            " shown.", className="error", id="wk-refused")], [], "")
-        return task_body(ctx, t, now), task_actions(ctx, t, now), left_text(t, now)
 
-    @app.callback(
-        Output("wk-msg", "children", allow_duplicate=True),
-        Output("wk-done", "data", allow_duplicate=True),
-        Input({"type": "wk-move", "to": ALL}, "n_clicks"),
-        State("wk-open", "data"),
-        State({"type": "wk-note", "for": ALL}, "value"),
-        State({"type": "wk-upload", "for": ALL}, "contents"),
-        State({"type": "wk-upload", "for": ALL}, "filename"),
-        State("wk-done", "data"),
-        prevent_initial_call=True,
-    )
-    def move(clicks: list[int | None], ticket_id: int | None, notes: list[str | None],
-             photo: list[str | None], filename: list[str | None], done: int) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        trigger = dash.ctx.triggered_id
-        if not trigger or not any(clicks) or ticket_id is None:
-            raise PreventUpdate
-        to_status = str(trigger["to"])
-        try:
-            files = [f for c, n in zip(photo, filename, strict=True)
-                     for f in _decode_photo(c, n)] if to_status == "handled" else []
-            with ctx.pool.connection() as conn:
-                worker_cases.act(conn, int(ticket_id), to_status, _actor(user), ctx.topics,
-                                 next(iter(notes), None) or "", files)
-        except (TransitionError, ValueError) as exc:
-            return _refusal(str(exc)), no_update
-        text = f"Case #{ticket_id}: {DONE_NAMES.get(to_status, to_status)}."
-        if files:
-            text += " Photo stored."
-        return html.P(text, className="ok"), done + 1
+@callbacks(
+    Output("wk-msg", "children", allow_duplicate=True),
+    Output("wk-done", "data", allow_duplicate=True),
+    Input({"type": "wk-move", "to": ALL}, "n_clicks"),
+    State("wk-open", "data"),
+    State({"type": "wk-note", "for": ALL}, "value"),
+    State({"type": "wk-upload", "for": ALL}, "contents"),
+    State({"type": "wk-upload", "for": ALL}, "filename"),
+    State("wk-done", "data"),
+    prevent_initial_call=True,
+)
+def move(clicks: list[int | None], ticket_id: int | None, notes: list[str | None],
+         photo: list[str | None], filename: list[str | None], done: int) -> tuple[Any, ...]:
+    """Sign for, arrived, handled (with a photo), return."""
+    user = require_role(*ROLES)
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks) or ticket_id is None:
+        raise PreventUpdate
+    ctx = context()
+    to_status = str(trigger["to"])
+    try:
+        files = [f for c, n in zip(photo, filename, strict=True)
+                 for f in _decode_photo(c, n)] if to_status == "handled" else []
+        worker_cases.move_own_case(ctx.db, int(ticket_id), to_status, _actor(user), ctx.topics,
+                                   next(iter(notes), None) or "", files)
+    except (TransitionError, ValueError) as exc:
+        return _refusal(str(exc)), no_update
+    text = f"Case #{ticket_id}: {DONE_NAMES.get(to_status, to_status)}."
+    if files:
+        text += " Photo stored."
+    return html.P(text, className="ok"), done + 1
 
-    @app.callback(
-        Output("wk-msg", "children", allow_duplicate=True),
-        Output("wk-done", "data", allow_duplicate=True),
-        Input("wk-post-send", "n_clicks"),
-        State("wk-open", "data"),
-        State("wk-post-due", "value"),
-        State("wk-post-reason", "value"),
-        State("wk-done", "data"),
-        prevent_initial_call=True,
-    )
-    def ask_time(clicks: int | None, ticket_id: int | None, due: str | None,
-                 reason: str | None, done: int) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        if not clicks or ticket_id is None:
-            raise PreventUpdate
-        try:
-            new_due = datetime.fromisoformat(str(due)).replace(tzinfo=ctx.tz)
-        except ValueError:
-            return _refusal("choose the new due time"), no_update
-        try:
-            with ctx.pool.connection() as conn:
-                worker_cases.ask_for_time(conn, int(ticket_id), _actor(user), new_due,
-                                          reason or "")
-        except TransitionError as exc:
-            return _refusal(str(exc)), no_update
-        return (html.P(f"Case #{ticket_id}: more time asked until {new_due:%d %b %H:%M}; the"
-                       " centre decides.", className="ok"), done + 1)
 
-    @app.callback(
-        Output("wk-away-msg", "children"),
-        Input("wk-away-mark", "n_clicks"),
-        State("wk-open", "data"),
-        State("wk-away-reason", "value"),
-        State("wk-away-until", "value"),
-        prevent_initial_call=True,
-    )
-    def mark_away(_clicks: int, ticket_id: int | None, reason: str, until: str | None) -> (
-        Component
-    ):
-        user = require_role(*ROLES)
-        if not ticket_id or not until:
-            return html.P("Choose the last day away.", className="error")
-        last_day = datetime.fromisoformat(str(until)[:10]).replace(tzinfo=ctx.tz)
-        try:
-            with ctx.pool.connection() as conn:
-                mark = households.mark_away_for_ticket(
-                    conn, int(ticket_id), _worker(user), last_day + timedelta(days=1),
-                    reason, user.username, ctx.now())
-        except households.AbsenceError as exc:
-            return html.P(f"Not marked: {exc}.", className="error")
-        return html.P(f"Marked {mark.reason} until {mark.until.astimezone(ctx.tz):%d %b}:"
-                      f" no water alerts until then.", className="ok")
+@callbacks(
+    Output("wk-msg", "children", allow_duplicate=True),
+    Output("wk-done", "data", allow_duplicate=True),
+    Input("wk-post-send", "n_clicks"),
+    State("wk-open", "data"),
+    State("wk-post-due", "value"),
+    State("wk-post-reason", "value"),
+    State("wk-done", "data"),
+    prevent_initial_call=True,
+)
+def ask_time(clicks: int | None, ticket_id: int | None, due: str | None,
+             reason: str | None, done: int) -> tuple[Any, ...]:
+    """Ask the centre for more time (it decides)."""
+    user = require_role(*ROLES)
+    if not clicks or ticket_id is None:
+        raise PreventUpdate
+    ctx = context()
+    try:
+        new_due = datetime.fromisoformat(str(due)).replace(tzinfo=ctx.tz)
+    except ValueError:
+        return _refusal("choose the new due time"), no_update
+    try:
+        worker_cases.ask_more_time(ctx.db, int(ticket_id), _actor(user), new_due, reason or "")
+    except TransitionError as exc:
+        return _refusal(str(exc)), no_update
+    return (html.P(f"Case #{ticket_id}: more time asked until {new_due:%d %b %H:%M}; the"
+                   " centre decides.", className="ok"), done + 1)
 
-    @app.callback(
-        Output("wk-rep-where", "children"),
-        Input("wk-rep-pos", "data"),
-        prevent_initial_call=True,
-    )
-    def where(pos: Mapping[str, Any] | None) -> Any:
-        user = require_role(*ROLES)
-        if not pos:
-            raise PreventUpdate
-        lon, lat = float(pos["lon"]), float(pos["lat"])
-        index = grid_index(ctx)
-        code = index.locate(lon, lat)
-        cell = index.cells[code].name if code else "outside every grid cell"
-        text = f"{lat:.5f} N, {lon:.5f} E · {cell}"
-        if pos.get("source") == "gps":
-            with ctx.pool.connection() as conn:
-                worker_cases.record_position(conn, _worker(user), lon, lat, ctx.now())
-            accuracy = pos.get("accuracy")
-            text = f"Your position: {text}" + (f" (± {accuracy} m)" if accuracy else "")
-        else:
-            text = f"Tapped: {text}"
-        return html.Span(text, className="chosen" if code else "error")
 
-    @app.callback(
-        Output("wk-rep-msg", "children"),
-        Output("wk-rep-note", "value"),
-        Output("wk-rep-fixed", "value"),
-        Output({"type": "wk-upload", "for": "report"}, "contents"),
-        Output("wk-done", "data", allow_duplicate=True),
-        Input("wk-rep-send", "n_clicks"),
-        State("wk-rep-cat", "value"),
-        State("wk-rep-pos", "data"),
-        State("wk-rep-note", "value"),
-        State("wk-rep-fixed", "value"),
-        State({"type": "wk-upload", "for": "report"}, "contents"),
-        State({"type": "wk-upload", "for": "report"}, "filename"),
-        State("wk-done", "data"),
-        prevent_initial_call=True,
-    )
-    def report(clicks: int | None, category: str | None, pos: Mapping[str, Any] | None,
-               note: str | None, fixed: list[str] | None, photo: str | None,
-               filename: str | None, done: int) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        if not clicks:
-            raise PreventUpdate
-        keep = (no_update,) * 4
-        try:
-            outcome = file_patrol_case(ctx, user, category, pos, note or "", bool(fixed),
-                                       photo, filename)
-        except (TransitionError, ValueError) as exc:
-            return (_refusal(str(exc)), *keep)
-        return (outcome, "", [], None, done + 1)
+@callbacks(
+    Output("wk-away-msg", "children"),
+    Input("wk-away-mark", "n_clicks"),
+    State("wk-open", "data"),
+    State("wk-away-reason", "value"),
+    State("wk-away-until", "value"),
+    prevent_initial_call=True,
+)
+def mark_away(_clicks: int, ticket_id: int | None, reason: str, until: str | None) -> Component:
+    """Mark the household of the worker's water case away or in hospital until a day."""
+    user = require_role(*ROLES)
+    if not ticket_id or not until:
+        return html.P("Choose the last day away.", className="error")
+    ctx = context()
+    last_day = datetime.fromisoformat(str(until)[:10]).replace(tzinfo=ctx.tz)
+    try:
+        mark = away.set_mark_for_ticket(ctx.db, int(ticket_id), _worker(user),
+                                        last_day + timedelta(days=1), reason, user.username,
+                                        ctx.now())
+    except away.AbsenceError as exc:
+        return html.P(f"Not marked: {exc}.", className="error")
+    return html.P(f"Marked {mark.reason} until {mark.until.astimezone(ctx.tz):%d %b}:"
+                  f" no water alerts until then.", className="ok")
 
-    @app.callback(
-        Output("wk-list", "children"),
-        Output("wk-cell-list", "children"),
-        Output("wk-sig", "data"),
-        Output("wk-tab-tasks", "children"),
-        Output("wk-tab-cell", "children"),
-        Output({"type": "wk-left", "ticket": ALL}, "children"),
-        Output("wk-task-left", "children", allow_duplicate=True),
-        Output("updated", "children", allow_duplicate=True),
-        Input("wk-tick", "n_intervals"),
-        Input("wk-done", "data"),
-        State("wk-sig", "data"),
-        State("wk-open", "data"),
-        prevent_initial_call=True,
-    )
-    def refresh(_tick: int | None, _done: int, shown: list[list[Any]],
-                open_id: int | None) -> tuple[Any, ...]:
-        user = require_role(*ROLES)
-        now = ctx.now()
-        with ctx.pool.connection() as conn:
-            tasks = worker_cases.my_tasks(conn, _worker(user), now)
-            cell = worker_cases.cell_cases(conn, _worker(user), now)
-            opened = (worker_cases.case_for_worker(conn, _worker(user), int(open_id), now)
-                      if open_id is not None else None)
-        task_left = left_text(opened, now) if opened else ""
-        left_ids = [o["id"]["ticket"] for o in dash.ctx.outputs_list[5]]
-        signature = _signature(tasks, cell)
-        if signature != shown:
-            return (rows_view(tasks, now, "No tasks for you now. New ones appear here by"
-                                          " themselves."),
-                    rows_view(cell, now, "No other open cases in your cell.", cell=True),
-                    signature, _tab_label("My tasks", len(tasks)),
-                    _tab_label("My cell", len(cell)), [no_update] * len(left_ids), task_left,
-                    updated_label(now, ctx.tz))
-        by_id = {t["id"]: t for t in [*tasks, *cell]}
-        return (no_update, no_update, no_update, no_update, no_update,
-                [left_text(by_id[i], now) if i in by_id else no_update for i in left_ids],
-                task_left, updated_label(now, ctx.tz))
+
+@callbacks(Output("wk-rep-where", "children"), Input("wk-rep-pos", "data"),
+           prevent_initial_call=True)
+def where(pos: Mapping[str, Any] | None) -> Any:
+    """The place chosen for a report, in words (a phone's position is stored too)."""
+    user = require_role(*ROLES)
+    if not pos:
+        raise PreventUpdate
+    ctx = context()
+    lon, lat = float(pos["lon"]), float(pos["lat"])
+    index = ctx.desk.index()
+    code = index.locate(lon, lat)
+    cell = index.cells[code].name if code else "outside every grid cell"
+    text = f"{lat:.5f} N, {lon:.5f} E · {cell}"
+    if pos.get("source") == "gps":
+        worker_cases.report_position(ctx.db, _worker(user), lon, lat, ctx.now())
+        accuracy = pos.get("accuracy")
+        text = f"Your position: {text}" + (f" (± {accuracy} m)" if accuracy else "")
+    else:
+        text = f"Tapped: {text}"
+    return html.Span(text, className="chosen" if code else "error")
+
+
+@callbacks(
+    Output("wk-rep-msg", "children"),
+    Output("wk-rep-note", "value"),
+    Output("wk-rep-fixed", "value"),
+    Output({"type": "wk-upload", "for": "report"}, "contents"),
+    Output("wk-done", "data", allow_duplicate=True),
+    Input("wk-rep-send", "n_clicks"),
+    State("wk-rep-cat", "value"),
+    State("wk-rep-pos", "data"),
+    State("wk-rep-note", "value"),
+    State("wk-rep-fixed", "value"),
+    State({"type": "wk-upload", "for": "report"}, "contents"),
+    State({"type": "wk-upload", "for": "report"}, "filename"),
+    State("wk-done", "data"),
+    prevent_initial_call=True,
+)
+def report(clicks: int | None, category: str | None, pos: Mapping[str, Any] | None,
+           note: str | None, fixed: list[str] | None, photo: str | None,
+           filename: str | None, done: int) -> tuple[Any, ...]:
+    """File the worker's report; a refusal keeps everything entered."""
+    user = require_role(*ROLES)
+    if not clicks:
+        raise PreventUpdate
+    keep = (no_update,) * 4
+    try:
+        outcome = file_patrol_case(context(), user, category, pos, note or "", bool(fixed),
+                                   photo, filename)
+    except (TransitionError, ValueError) as exc:
+        return (_refusal(str(exc)), *keep)
+    return (outcome, "", [], None, done + 1)
+
+
+@callbacks(
+    Output("wk-list", "children"),
+    Output("wk-cell-list", "children"),
+    Output("wk-sig", "data"),
+    Output("wk-tab-tasks", "children"),
+    Output("wk-tab-cell", "children"),
+    Output({"type": "wk-left", "ticket": ALL}, "children"),
+    Output("wk-task-left", "children", allow_duplicate=True),
+    Output("updated", "children", allow_duplicate=True),
+    Input("wk-tick", "n_intervals"),
+    Input("wk-done", "data"),
+    State("wk-sig", "data"),
+    State("wk-open", "data"),
+    prevent_initial_call=True,
+)
+def refresh(_tick: int | None, _done: int, shown: list[list[Any]],
+            open_id: int | None) -> tuple[Any, ...]:
+    """The lists every 30 s: redrawn when they changed, else only the times left."""
+    user = require_role(*ROLES)
+    ctx = context()
+    now = ctx.now()
+    tasks, cell, opened = phone.read_lists(ctx.db, _worker(user), now,
+                                           int(open_id) if open_id is not None else None)
+    task_left = left_text(opened, now) if opened else ""
+    left_ids = [o["id"]["ticket"] for o in dash.ctx.outputs_list[5]]
+    signature = _signature(tasks, cell)
+    if signature != shown:
+        return (rows_view(tasks, now, NO_TASKS), rows_view(cell, now, NO_CELL_CASES, cell=True),
+                signature, _tab_label("My tasks", len(tasks)),
+                _tab_label("My cell", len(cell)), [no_update] * len(left_ids), task_left,
+                updated_label(now, ctx.tz))
+    by_id = {t["id"]: t for t in [*tasks, *cell]}
+    return (no_update, no_update, no_update, no_update, no_update,
+            [left_text(by_id[i], now) if i in by_id else no_update for i in left_ids],
+            task_left, updated_label(now, ctx.tz))
 
 
 def file_patrol_case(ctx: AppContext, user: WebUser, category: str | None,
@@ -709,10 +667,9 @@ def file_patrol_case(ctx: AppContext, user: WebUser, category: str | None,
         raise ValueError("choose the place: tap the map or use your position")
     if fixed and not note.strip():
         raise ValueError("say what you did when you fixed it on the spot")
-    clock = case_clock(ctx)
-    kind = clock.catalogue.get(category)
+    kind = ctx.desk.clock.catalogue.get(category)
     lon, lat = float(pos["lon"]), float(pos["lat"])
-    index = grid_index(ctx)
+    index = ctx.desk.index()
     cell = index.locate(lon, lat)
     if cell is None:
         raise ValueError("that place is outside every grid cell; tap inside the map's cells")
@@ -722,10 +679,8 @@ def file_patrol_case(ctx: AppContext, user: WebUser, category: str | None,
         description=note.strip() or kind.name, priority="urgent" if kind.urgent else "normal",
         lon=lon, lat=lat, grid_code=cell, reported_by=user.username, fixed_on_spot=fixed,
     )
-    with ctx.pool.connection() as conn:
-        result = intake.file_case(conn, case, _actor(user), settings=ctx.settings, index=index,
-                                  clock=clock, photos=files,
-                                  closing_note=note.strip() if fixed else None)
+    result = ctx.desk.file(case, _actor(user), photos=files,
+                           closing_note=note.strip() if fixed else None)
     if result.duplicate_of is not None:
         return html.P([f"Thank you: this was already reported as case #{result.duplicate_of};"
                        f" your report (#{result.ticket_id}) is linked to it."],
@@ -738,4 +693,4 @@ def file_patrol_case(ctx: AppContext, user: WebUser, category: str | None,
                   className="ok", id="wk-rep-done")
 
 
-PAGE = Page(pattern="/worker", roles=ROLES, layout=layout, register=register)
+PAGE = Page(pattern="/worker", roles=ROLES, layout=layout, callbacks=(callbacks,))
