@@ -72,6 +72,7 @@ from psycopg.types.json import Json
 
 from bench import DEFAULT_ADMIN_URL, progress, scratch_database, scratch_directory, server_version
 from cityops.app.wiring import load_grid_index, make_evaluator
+from cityops.cases.opening import alert_opener
 from cityops.org.grids import Cell, district_code
 from cityops.platform import db, embedded
 from cityops.platform.database import Database
@@ -521,8 +522,8 @@ def run_latency(url: str, broker: embedded.EmbeddedBroker, args: argparse.Namesp
     with ExitStack() as stack:
         database = Database.open(url, max_size=4)
         stack.callback(database.close)
-        pipeline = TimedPipeline(database, settings, load_grid_index(database),
-                                 make_evaluator(settings))
+        pipeline = TimedPipeline(database, make_evaluator(settings),
+                                 on_opened=alert_opener(settings, load_grid_index(database)))
         pipeline.start()
         stack.callback(pipeline.stop)
         service = IngestService(

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops.cases import assignment as dispatch
-from cityops.cases import outbox, tickets
+from cityops.cases import opening, outbox, tickets
 from cityops.cases.clock import CaseClock
+from cityops.cases.policy import SEVERITY_PRIORITY
 from cityops.cases.tickets import Actor, NewCase, TransitionError
 from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
@@ -86,8 +87,8 @@ def test_concurrent_writers_cannot_open_two_alerts(district_db) -> None:
 def open_case(conn, gauge: dict, severity: str = "medium", at: datetime = DAY) -> int:
     """A flood alert at the gauge and its case, accepted and registered by the system."""
     outcome = alerts.raise_alert(conn, gauge_signal(gauge, at, severity))
-    urgent = tickets.SEVERITY_PRIORITY[severity] == "urgent"
-    ticket_id = tickets.create_for_alert(conn, outcome.alert_id,
+    urgent = SEVERITY_PRIORITY[severity] == "urgent"
+    ticket_id = opening.create_for_alert(conn, outcome.alert_id,
                                          dispatch_due_at=CLOCK.dispatch_due(at, urgent))
     assert ticket_id is not None
     return ticket_id
@@ -119,7 +120,7 @@ def test_alert_opens_a_case_registered_and_dispatched_by_grid(district_db) -> No
     with db.connect(url) as conn:
         ticket_id = open_case(conn, gauge)
         alert_id = conn.execute("SELECT alert_id FROM tickets").fetchone()["alert_id"]
-        assert tickets.create_for_alert(conn, alert_id) is None
+        assert opening.create_for_alert(conn, alert_id) is None
         assignment = dispatch.assign_ticket(conn, ticket_id, index, CLOCK, TOPICS, DAY)
         worker = day_worker(district, gauge["grid_code"])
         assert assignment.grid_code == gauge["grid_code"]

@@ -10,6 +10,7 @@ import pytest
 
 from cityops.app.street_rules import street_rules
 from cityops.cases.intake import IntakeDesk
+from cityops.cases.opening import alert_opener
 from cityops.org.geo import distance_m
 from cityops.org.grids import GridIndex
 from cityops.platform import db
@@ -85,8 +86,8 @@ def test_a_flood_alert_lists_the_cameras_and_the_ticket_shows_them(gauge_with_ca
     settings = Settings()
     database = Database.open(url, max_size=2, name="cameras-test")
     try:
-        pipeline = DetectionPipeline(database, settings, GridIndex(district.cells),
-                                     street_rules(settings))
+        pipeline = DetectionPipeline(database, street_rules(settings),
+                                     on_opened=alert_opener(settings, GridIndex(district.cells)))
         pipeline.process(readings[:9])  # 160 mm: the alert opens
         pipeline.process(readings)  # 280 mm: a repeat keeps the list
         assert pipeline.stats.alerts_opened == 1 and pipeline.stats.alerts_repeated == 1

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cityops.app.wiring import make_evaluator
+from cityops.cases.opening import alert_opener
 from cityops.org.grids import GridIndex
 from cityops.platform import db
 from cityops.platform.database import Database
@@ -40,8 +41,8 @@ def test_a_flood_opens_one_alert_and_ticket_and_the_drain_resolves_it(db_url: st
     settings = Settings(database_url=db_url)
     database = Database.open(db_url, max_size=2)
     try:
-        pipeline = DetectionPipeline(database, settings, GridIndex(district.cells),
-                                     make_evaluator(settings, db_url))
+        pipeline = DetectionPipeline(database, make_evaluator(settings, db_url),
+                                     on_opened=alert_opener(settings, GridIndex(district.cells)))
         rising = gauge_minutes(gauge, T0, [0, 0, 40, 120, 200, 260, 300, 320, 330, 330])
         calm = gauge_minutes(dry, T0, [0, 3, 0, 2, 0, 4, 0, 0, 1, 0])
         store(db_url, rising + calm)

@@ -10,8 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from cityops.cases.opening import alert_opener
 from cityops.platform import db
-from cityops.platform.settings import DeviceHealthSettings
+from cityops.platform.settings import DeviceHealthSettings, Settings
 from cityops.sensing import device_health
 from cityops.views import admin
 
@@ -113,6 +114,32 @@ def test_silent_device_opens_a_low_alert_without_a_ticket_then_clears(
     assert "wm-quiet" in reopened.opened
 
 
+def test_with_the_policy_each_silent_device_gets_a_case_for_the_technical_team(
+    conn: psycopg.Connection[Any],
+) -> None:
+    opener = alert_opener(Settings())
+    with conn.transaction():
+        check = device_health.check_silent_devices(conn, NOW, SETTINGS, on_opened=opener)
+    cases = conn.execute("SELECT t.*, a.source_id FROM tickets t JOIN alerts a"
+                         " ON a.id = t.alert_id ORDER BY a.source_id").fetchall()
+    assert [c["source_id"] for c in cases] == ["fg-slow", "mc-old", "wm-quiet"]
+    assert sorted(check.cases) == sorted(c["id"] for c in cases)
+    for case in cases:  # registered for the unit; no grid worker sent, no dispatch limit
+        assert (case["category"], case["priority"], case["status"]) == ("C0109", "low",
+                                                                      "registered")
+        assert case["unit"] == "Operations centre technical team"
+        assert case["worker_id"] is None and case["dispatch_due_at"] is None
+        assert case["assigned_reason"].startswith("for the Operations centre technical team")
+        assert case["title"].startswith("Monitoring sensor silent")
+    assert conn.execute("SELECT count(*) AS n FROM dispatches").fetchone()["n"] == 0
+    # a repeat of the same silence opens no second case
+    with conn.transaction():
+        again = device_health.check_silent_devices(conn, NOW + timedelta(minutes=1), SETTINGS,
+                                                   on_opened=opener)
+    assert again.cases == []
+    assert conn.execute("SELECT count(*) AS n FROM tickets").fetchone()["n"] == 3
+
+
 def test_most_devices_silent_at_once_is_not_an_alert_storm(
     conn: psycopg.Connection[Any],
 ) -> None:
@@ -122,9 +149,11 @@ def test_most_devices_silent_at_once_is_not_an_alert_storm(
             " VALUES (%s, 'water_meter', '310101000000000', 121.49, 31.22, 'x', %s)",
             (f"wm-{i}", NOW - timedelta(hours=2)))
     with conn.transaction():
-        check = device_health.check_silent_devices(conn, NOW, SETTINGS)
+        check = device_health.check_silent_devices(conn, NOW, SETTINGS,
+                                                   on_opened=alert_opener(Settings()))
     assert check.suppressed and len(check.silent) == 9 and check.opened == []
-    assert open_alerts(conn) == {}
+    assert open_alerts(conn) == {} and check.cases == []
+    assert conn.execute("SELECT count(*) AS n FROM tickets").fetchone()["n"] == 0
 
 
 def test_device_sending_only_bad_payloads_shows_in_health(conn: psycopg.Connection[Any]) -> None:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops.cases import assignment, tickets
+from cityops.cases import assignment, opening
 from cityops.cases.clock import CaseClock
 from cityops.cases.tickets import Actor, NewCase, create_case, transition
 from cityops.flood import events as flood_events
@@ -213,7 +213,7 @@ def _case(conn: Any, worker: str, times: dict[str, str], *, alert_id: int | None
     ops = Actor("ops1", "operations")
     gw = Actor("gw", "grid_worker", worker_id=worker)
     if alert_id is not None:
-        ticket_id = tickets.create_for_alert(conn, alert_id)
+        ticket_id = opening.create_for_alert(conn, alert_id)
         assert ticket_id is not None
     else:
         ticket_id = create_case(conn, NewCase(source="citizen", category="E0401",
@@ -400,7 +400,7 @@ def _flood_scenario(url: str) -> dict[str, Any]:
                      " WHERE id = %s", (now - timedelta(minutes=12), alerts[3]))
         cases = []
         for alert_id in alerts[:3]:
-            ticket_id = tickets.create_for_alert(conn, alert_id)
+            ticket_id = opening.create_for_alert(conn, alert_id)
             assert ticket_id is not None
             assignment.assign_ticket(conn, ticket_id, index, clock, Topics(), now)
             cases.append(ticket_id)

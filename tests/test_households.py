@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from cityops.app.jobs import make_scheduler
 from cityops.app.water_rules import water_rules
-from cityops.cases import tickets
+from cityops.cases import opening
 from cityops.cases.intake import IntakeDesk
+from cityops.cases.opening import alert_opener
 from cityops.cli.main import cli
 from cityops.org.grids import GridIndex
 from cityops.platform import db
@@ -121,7 +122,8 @@ def test_no_water_alert_opens_while_the_household_is_away(district_db) -> None:
     evaluate = water_rules(settings)
     database = Database.open(url, max_size=2)
     try:
-        pipeline = DetectionPipeline(database, settings, GridIndex(district.cells), evaluate)
+        pipeline = DetectionPipeline(database, evaluate,
+                                     on_opened=alert_opener(settings, GridIndex(district.cells)))
         evening = NOW - timedelta(hours=14)
         # water at 20:00, then nothing from 20:15 until 10:00 (a silent morning)
         rows = store(url, meter["id"], evening - timedelta(hours=2), NOW,
@@ -189,7 +191,7 @@ def test_a_water_ticket_shows_today_against_the_usual_range(district_db) -> None
         signal = alerts.AlertSignal(meter["id"], "water_silence", "high", "No water used since",
                                     NOW, meter["grid_code"], meter["lon"], meter["lat"])
         alert_id = alerts.raise_alert(conn, signal).alert_id
-        ticket_id = tickets.create_for_alert(conn, alert_id)
+        ticket_id = opening.create_for_alert(conn, alert_id)
         conn.commit()
         household = conn.execute("SELECT head_name, phone, address FROM households WHERE id = %s",
                                  (meter["household_id"],)).fetchone()

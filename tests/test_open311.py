@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from shapely.geometry import Point
 from werkzeug.test import TestResponse
 
-from cityops.cases import tickets
+from cityops.cases import opening, tickets
 from cityops.cases.clock import CaseClock
 from cityops.cases.intake import file_case
 from cityops.cases.photos import Photo
@@ -87,7 +87,7 @@ def make_site(db_url: str, **settings: Any) -> Site:
             source_id=meter["id"], kind="water_silence", severity="medium",
             message="No water used for 11 hours", observed_at=datetime.now(UTC),
             grid_code=meter["grid_code"], lon=meter["lon"], lat=meter["lat"]))
-        welfare = tickets.create_for_alert(conn, alert.alert_id)
+        welfare = opening.create_for_alert(conn, alert.alert_id)
         assert welfare is not None
         site.hidden["welfare"] = welfare
         hotline = file_case(conn, NewCase(

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops.cases import assignment as dispatch
-from cityops.cases import tickets
+from cityops.cases import opening, tickets
 from cityops.cases import worker as worker_cases
 from cityops.cases.clock import CaseClock
 from cityops.org import grids
@@ -95,7 +95,7 @@ def build_scenario(url: str) -> Scenario:
                               "water": "WM000001"}[name]]
             conn.execute("UPDATE workers SET last_lon = %s, last_lat = %s, position_at = %s"
                          " WHERE cell_code = %s", (dev["lon"], dev["lat"], at, dev["grid_code"]))
-            ticket_id = tickets.create_for_alert(conn, alert_id,
+            ticket_id = opening.create_for_alert(conn, alert_id,
                                                  dispatch_due_at=CLOCK.dispatch_due(at, urgent))
             assert ticket_id is not None
             assignment = dispatch.assign_ticket(conn, ticket_id, index, CLOCK, Topics(), at)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cityops.cases import tickets
+from cityops.cases import opening, tickets
 from cityops.cases.tickets import Actor, NewCase
 from cityops.platform import db, users
 from cityops.sensing.alerts import AlertSignal, raise_alert
@@ -79,7 +79,7 @@ def build(url: str) -> WorkerScenario:
             outcome = raise_alert(conn, AlertSignal(
                 source_id=source, kind=kind, severity=severity, message=message,
                 observed_at=now - timedelta(minutes=5), grid_code=grid, lon=at[0], lat=at[1]))
-            ticket_id = tickets.create_for_alert(conn, outcome.alert_id)
+            ticket_id = opening.create_for_alert(conn, outcome.alert_id)
             assert ticket_id is not None
             sc.cases[name] = ticket_id
             return ticket_id

@@ -9,7 +9,7 @@ job                     every                           what
 ``dispatch-outbox``     5 s (everywhere)                send the notification outbox (MQTT, webhook)
 ``escalation``          60 s                            late cases: worker, street, district centre
 ``review-reminders``    10 min                          late follow-ups of bad reviews
-``silent-devices``      ``device_health.check_seconds`` device health alerts
+``silent-devices``      ``device_health.check_seconds`` device health alerts and their cases
 ``hourly-rollups``      ``retention.rollup_seconds``    hourly rollups of the readings
 ``retention``           ``retention.retention_seconds`` drop raw readings and rollups past their age
 ``water-history``       ``water.refresh_hours``, start  each water meter's hourly history
@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from cityops.cases import escalation, reviews
+from cityops.cases.opening import alert_opener
 from cityops.flood import season
 from cityops.needs import rules
 from cityops.platform.database import Database
@@ -34,6 +35,7 @@ from cityops.platform.scheduler import Job, Scheduler
 from cityops.platform.settings import Settings
 from cityops.platform.topics import Topics
 from cityops.sensing import device_health, retention, water_history
+from cityops.sensing.alerts import OnOpened
 
 log = logging.getLogger(__name__)
 DAY_S = 86400
@@ -55,14 +57,16 @@ def review_reminders(db: Database, settings: Settings, topics: Topics) -> None:
         log.info("late follow-up reminders", extra={"ratings": [r.rating_id for r in sent]})
 
 
-def silent_devices(db: Database, settings: Settings) -> None:
-    """Open or clear the device-health alert of each silent device."""
+def silent_devices(db: Database, settings: Settings, on_opened: OnOpened) -> None:
+    """Open or clear the device-health alert of each silent device; a new one opens its case
+    as the alert→case policy plans (for the technical team)."""
     with db.transaction() as conn:
         check = device_health.check_silent_devices(conn, datetime.now(UTC),
-                                                   settings.device_health)
+                                                   settings.device_health,
+                                                   on_opened=on_opened)
     if check.opened or check.cleared:
         log.info("silent devices", extra={"silent": len(check.silent), "opened": check.opened,
-                                          "cleared": check.cleared})
+                                          "cases": check.cases, "cleared": check.cleared})
 
 
 def hourly_rollups(db: Database, settings: Settings) -> None:
@@ -117,7 +121,7 @@ def periodic_jobs(db: Database, settings: Settings, topics: Topics, *,
         Job("escalation", 60, partial(escalate, db, settings, topics)),
         Job("review-reminders", 600, partial(review_reminders, db, settings, topics)),
         Job("silent-devices", settings.device_health.check_seconds,
-            partial(silent_devices, db, settings)),
+            partial(silent_devices, db, settings, alert_opener(settings))),
         Job("hourly-rollups", settings.retention.rollup_seconds,
             partial(hourly_rollups, db, settings)),
         Job("retention", settings.retention.retention_seconds,

@@ -18,6 +18,7 @@ from cityops.app.street_rules import street_rules
 from cityops.app.water_rules import water_rules
 from cityops.cases.acks import AckListener
 from cityops.cases.notify import MqttNotifier, WebhookNotifier
+from cityops.cases.opening import alert_opener
 from cityops.org import grids
 from cityops.org.grids import GridIndex
 from cityops.platform import db
@@ -124,9 +125,10 @@ def start_services(
                         MqttNotifier(mqtt_url, client_id=f"{settings.ingest_client_id}-notify"))
     try:
         if ingest:
-            pipeline = DetectionPipeline(database, settings, load_grid_index(database),
-                                         make_evaluator(settings, database_url),
-                                         after_commit=services.send_dispatches)
+            pipeline = DetectionPipeline(
+                database, make_evaluator(settings, database_url),
+                on_opened=alert_opener(settings, load_grid_index(database)),
+                after_commit=services.send_dispatches)
             pipeline.start()
             services.pipeline = pipeline
             services.ingest = IngestService(

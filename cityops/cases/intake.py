@@ -1,6 +1,7 @@
 """Filing a case from a person: the one path of citizens (Open311), 12345 hotline operators and
 grid workers on patrol (docs/cases.md, "Duplicate reports"). Sensor cases come from alerts
-(:func:`cityops.cases.tickets.create_for_alert`), not from here.
+(:func:`cityops.cases.opening.open_for_alert`), not from here; what each source's case becomes is
+the alert→case policy's (:mod:`cityops.cases.policy`).
 
 Use::
 
@@ -20,9 +21,10 @@ What :func:`file_case` does, in the caller's transaction:
    field of :class:`~cityops.cases.tickets.NewCase` to fix): the source, the category (it must be in
    the catalogue), the location (a point inside a grid cell; a case without a point needs a
    ``grid_code`` or an ``address``), the photos (JPEG, PNG or WebP by their bytes, at most 5 MB);
-2. fills in what the category decides: the responsible ``unit``, priority ``urgent`` for an urgent
-   category (else the case's own priority), the cell containing the point (``grid_code``), and the
-   dispatch limit ``dispatch_due_at`` (accept + register + dispatch, :class:`CaseClock`);
+2. fills in what the policy (:func:`cityops.cases.policy.plan_case`) and the category decide: the
+   responsible ``unit``, priority ``urgent`` for an urgent category (else the case's own
+   priority), the cell containing the point (``grid_code``), and the dispatch limit
+   ``dispatch_due_at`` (accept + register + dispatch, :class:`CaseClock`);
 3. creates the case in state ``reported`` and stores its photos (uploaded by the actor);
 4. links duplicates: when an open case (not voided, closed or evaluated; not itself a duplicate)
    of the same category lies within ``settings.cases.duplicate_radius_m`` metres and was reported
@@ -33,7 +35,8 @@ What :func:`file_case` does, in the caller's transaction:
    :func:`cityops.org.geo.distance_m`), after a bounding-box pre-filter in SQL. A
    transaction-level advisory lock per category makes two reports of one thing filed at the same
    moment see each other;
-5. otherwise moves the case on by its source (GB/T 30428: the centre accepts citizen reports):
+5. otherwise moves the case on as the policy plans it by its source (GB/T 30428: the centre
+   accepts citizen reports; :func:`cityops.cases.opening.advance`):
 
    ==========  ================================================================================
    source      after intake
@@ -69,10 +72,12 @@ from typing import Any
 
 import psycopg
 
-from cityops.cases import assignment as dispatch
 from cityops.cases import tickets
+from cityops.cases.assignment import Assignment
 from cityops.cases.clock import CaseClock
+from cityops.cases.opening import advance
 from cityops.cases.photos import Photo, check_photo, image_type
+from cityops.cases.policy import Origin, plan_case
 from cityops.cases.tickets import Actor, NewCase, record_event, transition
 from cityops.org.geo import degrees_around, distance_m
 from cityops.org.grids import GridIndex, load_grid_index
@@ -92,7 +97,7 @@ class Intake:
     ticket_id: int
     duplicate_of: int | None   # the open case this one duplicates (then status is voided)
     status: str                # reported, registered, dispatched, voided or closed
-    assignment: dispatch.Assignment | None  # when dispatch was tried
+    assignment: Assignment | None  # when dispatch was tried
     photo_ids: tuple[int, ...] = ()
 
 
@@ -160,14 +165,15 @@ def file_case(
     problems = check_case(case, clock=clock, index=index, photos=photos)
     if problems:
         raise IntakeError(problems)
-    category = clock.catalogue.get(case.category)
-    priority = "urgent" if category.urgent else case.priority
+    plan = plan_case(Origin(case.source, category=case.category,  # type: ignore[arg-type]
+                            priority=case.priority), clock.catalogue)
     cell = case.grid_code
     if case.lon is not None and case.lat is not None:
         cell = index.locate(case.lon, case.lat)
     case = replace(
-        case, priority=priority, grid_code=cell, unit=category.unit,
-        dispatch_due_at=clock.dispatch_due(at, priority == "urgent"),
+        case, priority=plan.priority, grid_code=cell,
+        unit=clock.catalogue.get(case.category).unit,
+        dispatch_due_at=clock.dispatch_due(at, plan.urgent),
     )
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cityops.intake:{case.category}",))
     ticket_id = tickets.create_case(conn, case, actor)
@@ -191,15 +197,9 @@ def file_case(
         _link_duplicate(conn, ticket_id, original, actor)
         return Intake(ticket_id, original, "voided", None, photo_ids)
 
-    if case.source == "citizen":
-        return Intake(ticket_id, None, "reported", None, photo_ids)
-    mover = actor if case.source == "hotline" else Actor.system()
-    tickets.transition(conn, ticket_id, "accepted", mover, f"filed by {actor.name}")
-    tickets.transition(conn, ticket_id, "registered", mover)
-    assignment = dispatch.assign_ticket(conn, ticket_id, index, clock,
-                                        Topics(settings.topic_prefix), at)
-    status = "dispatched" if assignment.worker_id is not None else "registered"
-    return Intake(ticket_id, None, status, assignment, photo_ids)
+    status, sent = advance(conn, ticket_id, plan, actor, note=f"filed by {actor.name}",
+                           clock=clock, topics=Topics(settings.topic_prefix), at=at, index=index)
+    return Intake(ticket_id, None, status, sent, photo_ids)
 
 
 def find_duplicate(

@@ -82,19 +82,6 @@ TRANSITIONS: dict[str, Rule] = {
 # Moves that only a dedicated function makes (it records what the move needs).
 VIA_FUNCTION = {"postponed": "decide_postponement", "evaluated": "cityops.cases.ratings"}
 
-# alert kind -> (category code, title); codes from cityops/data/case_categories.toml
-ALERT_CATEGORIES: dict[str, tuple[str, str]] = {
-    "flood_depth": ("E0401", "Street flooding"),
-    "manhole_tilt": ("C0101", "Manhole cover displaced"),
-    "manhole_water": ("C0101", "Water standing in a manhole"),
-    "water_silence": ("E0801", "Welfare check: no water use"),
-    "water_running": ("E0801", "Welfare check: water running for hours"),
-    "water_decline": ("E0801", "Welfare visit: water use falling for days"),
-    "gauge_fault": ("C0109", "Flood gauge stuck: check the sensor"),
-}
-SEVERITY_PRIORITY = {"critical": "urgent", "high": "urgent", "medium": "normal", "low": "low"}
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: a user (with role, and worker id for grid workers) or the system."""
@@ -194,35 +181,6 @@ def create_case(conn: psycopg.Connection[Any], case: NewCase, actor: Actor) -> i
     ticket_id = int(row["id"])
     record_event(conn, ticket_id, actor.name, None, "reported", f"reported ({case.source})",
                  role=actor.role)
-    return ticket_id
-
-
-def create_for_alert(
-    conn: psycopg.Connection[Any], alert_id: int, *, dispatch_due_at: datetime | None = None
-) -> int | None:
-    """Open a case for a sensor alert unless it has one (smart discovery: the system accepts and
-    registers it at once); return the new case id, None if the alert had one already."""
-    alert = conn.execute(
-        "SELECT a.id, a.kind, a.severity, a.message, a.grid_code, a.lon, a.lat, d.label"
-        " FROM alerts a LEFT JOIN devices d ON d.id = a.source_id WHERE a.id = %s",
-        (alert_id,),
-    ).fetchone()
-    if alert is None:
-        raise ValueError(f"alert {alert_id} does not exist")
-    if conn.execute("SELECT 1 FROM tickets WHERE alert_id = %s", (alert_id,)).fetchone():
-        return None
-    category, title = ALERT_CATEGORIES.get(alert["kind"], ("E9999", alert["kind"]))
-    where = alert["label"] or "sensor"
-    case = NewCase(
-        source="sensor", category=category, title=f"{title} — {where}",
-        description=alert["message"], priority=SEVERITY_PRIORITY[alert["severity"]],
-        lon=alert["lon"], lat=alert["lat"], grid_code=alert["grid_code"], alert_id=alert_id,
-        dispatch_due_at=dispatch_due_at,
-    )
-    system = Actor.system()
-    ticket_id = create_case(conn, case, system)
-    transition(conn, ticket_id, "accepted", system, f"opened by alert #{alert_id}")
-    transition(conn, ticket_id, "registered", system)
     return ticket_id
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import psycopg
 
-from cityops.cases import assignment
 from cityops.cases.clock import CaseClock
-from cityops.cases.tickets import Actor, NewCase, create_case, transition
+from cityops.cases.opening import advance
+from cityops.cases.policy import Origin, plan_case
+from cityops.cases.tickets import Actor, NewCase, create_case
 from cityops.org.grids import GridIndex, load_grid_index
 from cityops.platform.settings import FloodSeasonSettings, Settings
 from cityops.platform.topics import Topics
@@ -83,7 +84,8 @@ def create_inspections(
     """File the inspection cases due at ``now`` (see the module docstring); return their ids.
 
     Each site is one transaction: claim its season, file the case, accept and register it
-    (system), and dispatch it by grid (:func:`cityops.cases.assignment.assign_ticket`; ``index`` and
+    (system), and dispatch it by grid as the alert→case policy plans an inspection
+    (:func:`cityops.cases.opening.advance`; ``index`` and
     ``clock`` are loaded when not given). A case nobody can take stays registered with the reason.
     """
     fs = settings.flood_season
@@ -105,6 +107,7 @@ def create_inspections(
     clock = clock or CaseClock.from_settings(settings)
     topics = topics or Topics(settings.topic_prefix)
     unit = clock.catalogue.get(INSPECTION_CATEGORY).unit
+    plan = plan_case(Origin("scheduled", category=INSPECTION_CATEGORY), clock.catalogue)
     system = Actor.system()
     created: list[int] = []
     for site in sites:
@@ -126,13 +129,12 @@ def create_inspections(
                     f" {site['name']}{notes}: {CHECKS[site['kind']]}. Report what is broken"
                     " as a separate case."
                 ),
-                priority="normal", lon=site["lon"], lat=site["lat"],
+                priority=plan.priority, lon=site["lon"], lat=site["lat"],
                 grid_code=site["grid_code"], address=site["name"], key_site_id=site["id"],
-                unit=unit, dispatch_due_at=clock.dispatch_due(now, urgent=False),
+                unit=unit, dispatch_due_at=clock.dispatch_due(now, plan.urgent),
             )
             ticket_id = create_case(conn, case, system)
-            transition(conn, ticket_id, "accepted", system, f"flood season {year}: inspection")
-            transition(conn, ticket_id, "registered", system)
-            assignment.assign_ticket(conn, ticket_id, index, clock, topics, now)
+            advance(conn, ticket_id, plan, system, note=f"flood season {year}: inspection",
+                    clock=clock, topics=topics, at=now, index=index)
             created.append(ticket_id)
     return created

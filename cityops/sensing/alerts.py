@@ -8,13 +8,28 @@ the same condition updates the open alert (last_seen, occurrences, the worst sev
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
 SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class OpenedLike(Protocol):
+    """What opening a case for an alert returns (``cityops.cases.opening.Opened``)."""
+
+    ticket_id: int
+
+    @property
+    def worker_id(self) -> str | None: ...
+
+
+# What a newly opened alert is handed to (connection, alert id, when observed): the case it
+# opened, or None. The composition root wires in cityops.cases.opening.open_for_alert.
+OnOpened = Callable[[psycopg.Connection[Any], int, datetime], OpenedLike | None]
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 The ingest writer hands every batch of newly stored readings to :meth:`DetectionPipeline.submit`;
 a worker thread loads the recent window of each touched device from the database and calls the
 injected ``evaluate`` function (the composition root wires in the pure detectors of ``models``).
-Decisions become alerts; a newly opened alert opens a case (accepted and registered by the system,
-with its dispatch limit) that is placed and dispatched by grid in the same transaction, and the
-notifier sends the dispatch afterwards.
+Decisions become alerts; each newly opened alert is handed to the injected ``on_opened`` in the
+same transaction (the composition root wires in :func:`cityops.cases.opening.open_for_alert`,
+the alert→case policy: a case placed and dispatched by grid), and the notifier sends the dispatch
+afterwards.
 
 Because each evaluation reads the device's window from the database, a crash between the ingest
 commit and detection is healed by the device's next reading.
@@ -25,14 +26,9 @@ from typing import Any, Protocol
 
 import psycopg
 
-from cityops.cases import assignment as dispatch
-from cityops.cases import tickets
-from cityops.cases.clock import CaseClock
-from cityops.org.grids import GridIndex
 from cityops.platform.database import Database
-from cityops.platform.settings import Settings
-from cityops.platform.topics import Topics
 from cityops.sensing import alerts
+from cityops.sensing.alerts import OnOpened
 from cityops.sensing.cameras import NEAR_ALERT_KINDS, cameras_within
 from cityops.sensing.readings import METRICS, Reading
 
@@ -86,6 +82,8 @@ class Window:
 Evaluate = Callable[[DeviceInfo, Window], Sequence[DecisionLike]]
 
 
+
+
 @dataclass
 class DetectionStats:
     """Counters for the demo summary and tests."""
@@ -106,18 +104,14 @@ class DetectionPipeline:
     def __init__(
         self,
         db: Database,
-        settings: Settings,
-        index: GridIndex,
         evaluate: Evaluate,
+        on_opened: OnOpened | None = None,
         after_commit: Callable[[], object] | None = None,
     ) -> None:
         self._db = db
-        self._settings = settings
-        self._index = index
         self._evaluate = evaluate
+        self._on_opened = on_opened
         self._after_commit = after_commit
-        self._topics = Topics(settings.topic_prefix)
-        self._clock = CaseClock.from_settings(settings)
         self._queue: queue.Queue[list[Reading] | None] = queue.Queue()
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded = time.monotonic()
@@ -293,18 +287,12 @@ class DetectionPipeline:
             self.stats.alerts_repeated += 1
             return
         self.stats.alerts_opened += 1
-        urgent = tickets.SEVERITY_PRIORITY[d.severity] == "urgent"
-        ticket_id = tickets.create_for_alert(
-            conn, outcome.alert_id,
-            dispatch_due_at=self._clock.dispatch_due(d.observed_at, urgent),
-        )
-        if ticket_id is None:
+        opened = (self._on_opened(conn, outcome.alert_id, d.observed_at)
+                  if self._on_opened is not None else None)
+        if opened is None:
             return
         self.stats.tickets_opened += 1
-        assignment = dispatch.assign_ticket(
-            conn, ticket_id, self._index, self._clock, self._topics, d.observed_at
-        )
-        if assignment.worker_id:
+        if opened.worker_id:
             self.stats.tickets_dispatched += 1
-        log.info("ticket opened", extra={"ticket": ticket_id, "alert": outcome.alert_id,
-                                         "kind": d.kind, "worker": assignment.worker_id})
+        log.info("ticket opened", extra={"ticket": opened.ticket_id, "alert": outcome.alert_id,
+                                         "kind": d.kind, "worker": opened.worker_id})

@@ -6,15 +6,17 @@ A device is *silent* when nothing valid has been heard from it for longer than
 :class:`cityops.platform.settings.DeviceHealthSettings`, per device in ``devices.config`` key
 ``reporting_interval_s``), counted from its last reading, or from its installation when it never
 sent one. A silent water meter is a device fault: it says nothing about the water used, and the
-``device_silent`` alert says so. Device alerts are low severity and open no ticket (no grid worker
-is sent for them; the administrator sees them on the admin page and the wall screen).
+``device_silent`` alert says so. Device alerts are low severity; each new one is handed to the
+caller's ``on_opened`` (the composition root wires in the alert→case policy,
+:mod:`cityops.cases.policy`: a "monitoring sensor fault" case for the operations centre's
+technical team, no grid worker sent). The administrator sees them on the admin page.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +27,7 @@ from cityops.platform.settings import DeviceHealthSettings
 from cityops.platform.text import duration_text
 from cityops.platform.topics import DEVICE_KINDS
 from cityops.sensing import alerts
+from cityops.sensing.alerts import OnOpened
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class SilentCheck:
     opened: list[str]
     cleared: list[str]
     suppressed: bool = False  # most devices silent at once: nothing opened or cleared
+    cases: list[int] = field(default_factory=list)  # the cases on_opened opened
 
 
 def intervals(settings: DeviceHealthSettings) -> dict[str, int]:
@@ -172,7 +176,8 @@ def silent_device_ids(conn: Conn, now: datetime, settings: DeviceHealthSettings)
 
 
 def check_silent_devices(
-    conn: Conn, now: datetime, settings: DeviceHealthSettings
+    conn: Conn, now: datetime, settings: DeviceHealthSettings,
+    on_opened: OnOpened | None = None,
 ) -> SilentCheck:
     """Open or refresh a low ``device_silent`` alert for each silent device and resolve the
     alert of each device that reports again. Run inside the caller's transaction.
@@ -190,7 +195,8 @@ def check_silent_devices(
         log.warning("most devices are silent: is ingest or the broker down? no device alerts",
                     extra={"silent": len(silent), "devices": len(rows)})
         return SilentCheck(ids, [], [], suppressed=True)
-    opened = []
+    opened: list[str] = []
+    cases: list[int] = []
     for row in silent:
         outcome = alerts.raise_alert(conn, alerts.AlertSignal(
             source_id=row["id"], kind=ALERT_KIND, severity="low",
@@ -201,6 +207,9 @@ def check_silent_devices(
         ))
         if outcome.opened:
             opened.append(row["id"])
+            case = on_opened(conn, outcome.alert_id, now) if on_opened is not None else None
+            if case is not None:
+                cases.append(case.ticket_id)
     quiet = {r["id"] for r in silent}
     cleared = []
     with conn.cursor(row_factory=dict_row) as cur:
@@ -213,7 +222,7 @@ def check_silent_devices(
             conn, source, ALERT_KIND, now, "the device reports again"
         ):
             cleared.append(source)
-    return SilentCheck(ids, opened, cleared)
+    return SilentCheck(ids, opened, cleared, cases=cases)
 
 
 def _silent_message(row: dict[str, Any], now: datetime) -> str:

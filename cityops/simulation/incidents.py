@@ -16,12 +16,10 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
+from cityops.simulation.devices import SimDevice
 from cityops.simulation.seeding import seeded_random
-
-if TYPE_CHECKING:
-    from cityops.simulation.telemetry import SimDevice
 
 IncidentKind = Literal["silent_morning", "running_tap", "street_flood", "lifted_cover"]
 INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
+from cityops.simulation.devices import SimDevice
 from cityops.simulation.incidents import (
     IncidentPlan,
     lifted_cover_tilt_deg,
@@ -33,17 +33,6 @@ REPORT_INTERVAL: dict[str, timedelta] = {
     "flood_gauge": timedelta(minutes=1),
     "manhole_cover": timedelta(minutes=15),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SimDevice:
-    """A device the simulator speaks for; household facts matter for water meters only."""
-
-    id: str
-    kind: str
-    household_id: str | None = None
-    elderly_alone: bool = False
-    members: int = 1
 
 
 def grid_times(interval: timedelta, after: datetime, until: datetime) -> list[datetime]:
