@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from cityops.platform.text import duration_text
 from cityops.platform.topics import Topics
+from cityops.sensing.messages import Decoded, Rejection, RejectionCode, StatusUpdate
 from cityops.sensing.readings import METRICS, Reading
 from ingest import senml
 
@@ -32,21 +32,6 @@ EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
 SHAPE = '{"ts": ..., "values": {"<metric>": <number>, ...}}'
 SENML_OBJECT = "this looks like a SenML record, but a SenML pack is a JSON array: wrap it in [ ]"
 
-RejectionCode = Literal[
-    "bad_topic",
-    "unknown_device",
-    "wrong_kind",
-    "malformed_json",
-    "wrong_shape",
-    "bad_timestamp",
-    "future_timestamp",
-    "unknown_metric",
-    "bad_value",
-    "out_of_range",
-    "unknown_unit",
-    "wrong_device",
-    "refused_by_database",
-]
 
 # FIWARE Smart Data Models attribute names (FloodMonitoring; batteryLevel of Device, a fraction
 # 0..1) -> our metric and the SenML unit their value is in. WaterConsumptionObserved has no
@@ -77,37 +62,6 @@ def _senml_names(kind: str) -> dict[str, tuple[str, str | None]]:
 
 # SenML name (after the device part) -> our metric and the unit assumed when the pack names none.
 SENML_NAMES = {kind: _senml_names(kind) for kind in METRICS}
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why a message, or one record of an array, was not accepted."""
-
-    code: RejectionCode
-    reason: str
-    payload: bytes  # kept in the dead letter: the raw message, or the rejected record as JSON
-    record: int | None = None  # index of the rejected record in an array, else None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """A device's online/offline state (and battery) as of ``ts``."""
-
-    device_id: str
-    online: bool
-    ts: datetime
-    battery_pct: float | None
-
-
-@dataclass(slots=True)
-class Decoded:
-    """What one MQTT message turned into."""
-
-    topic: str
-    device_id: str | None
-    readings: list[Reading] = field(default_factory=list)
-    status: StatusUpdate | None = None
-    rejections: list[Rejection] = field(default_factory=list)
 
 
 class _Invalid(Exception):

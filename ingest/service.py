@@ -59,7 +59,7 @@ class IngestService:
     def start(self) -> None:
         """Connect to the database and the broker and start storing.
 
-        Raises psycopg.OperationalError when the database is unreachable and
+        Raises :class:`cityops.sensing.store.StoreUnavailable` when the database is unreachable and
         :class:`ingest.mqtt_client.MqttConnectError` when the broker is.
         """
         self._writer.start()
