@@ -11,10 +11,12 @@ demo: $(STAMP)
 
 test: $(STAMP) browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/python -m tools.house
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m tools.house
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

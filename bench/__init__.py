@@ -2,8 +2,8 @@
 
 Run each as a module from the repository root, for example
 ``.venv/bin/python -m bench.ingest_throughput --help``. This package holds what they share: progress
-lines on stderr, a scratch database created and dropped under an admin URL, and a private
-directory under /tmp.
+lines on stderr, a scratch database created and dropped under an admin URL, a private directory
+under /tmp, and where the real reference data sets are (:func:`reference_data`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REPOSITORY = Path(__file__).resolve().parent.parent
+# The real data sets the evaluations read (bench/README.md, "Reference data"): the folder named by
+# CITYOPS_REFERENCE_DATA, else data/ of the `shared` folder beside the repository.
+REFERENCE_DATA_VARIABLE = "CITYOPS_REFERENCE_DATA"
 
 _STARTED = time.monotonic()
 
@@ -67,3 +71,10 @@ def scratch_directory(prefix: str = "cityops-bench-") -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def reference_data(*parts: str) -> Path:
+    """A file of the reference data sets: under ``$CITYOPS_REFERENCE_DATA``, by default under
+    ``../shared/data`` beside the repository (it may not exist: the caller says so)."""
+    root = os.environ.get(REFERENCE_DATA_VARIABLE) or REPOSITORY.parent / "shared" / "data"
+    return Path(root).joinpath(*parts)

@@ -1,6 +1,7 @@
 """Evaluate the water-use detectors on real household traces (DAIAD swm_trialA format).
 
-    .venv/bin/python bench/daiad_eval.py /work/shared/data/daiad/swm_trialA.zip --seed 1
+    .venv/bin/python -m bench.daiad_eval --seed 1      # ../shared/data/daiad/swm_trialA.zip
+    .venv/bin/python -m bench.daiad_eval PATH/TO/swm_trialA.zip --seed 1
 
 1. Reads the file (zip or csv, ``;``-separated: user key; datetime DD/MM/YYYY HH:MM:SS; meter
    reading; diff), cleans meter resets (negative differences, and jumps faster than
@@ -44,6 +45,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import reference_data
 from cityops.app.water_rules import water_config
 from cityops.platform.settings import Settings
 from cityops.sensing.detection import LOOKBACK
@@ -59,6 +61,8 @@ from models.water_baselines import (
     population_baseline,
     unusual_day_scores,
 )
+
+DAIAD_FILE = ("daiad", "swm_trialA.zip")
 
 WINDOW_H = int(LOOKBACK["water_meter"] / timedelta(hours=1))  # the pipeline's lookback, hours
 MONTH_DAYS = 30.44
@@ -314,7 +318,9 @@ def unusual_rank(grid: HourGrid, e: Emergency, litres: np.ndarray, cfg: WaterCon
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", type=Path, help="swm_trialA.zip or .csv")
+    parser.add_argument("path", type=Path, nargs="?", default=reference_data(*DAIAD_FILE),
+                        help="swm_trialA.zip or .csv (default: the reference data,"
+                             " bench/README.md)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tz", default="Europe/Madrid", help="the households' time zone")
     parser.add_argument("--max-l-per-h", type=float, default=2500.0,

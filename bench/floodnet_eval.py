@@ -1,7 +1,7 @@
 """Replay real FloodNet street-flood events through CityOps' flood detector and FloodNet's own rule.
 
-    .venv/bin/python bench/floodnet_eval.py /work/shared/data/floodnet/flood-events-2020-2024.csv \
-        --seed 1
+    .venv/bin/python -m bench.floodnet_eval --seed 1   # ../shared/data/floodnet/flood-events-...
+    .venv/bin/python -m bench.floodnet_eval PATH/TO/flood-events-2020-2024.csv --seed 1
 
 Each event of the file (FloodNet NYC / NYC Open Data) becomes one sensor-day: its depth profile,
 linearly interpolated onto a reading every minute (at a random phase), inside dry street around it
@@ -41,10 +41,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import reference_data
 from cityops.app.street_rules import flood_params
 from cityops.platform.settings import StreetSettings
 from cityops.sensing.detection import LOOKBACK
 from models.street import FloodParams, flood_depth, gauge_fault, street_levels_from
+
+FLOODNET_FILE = ("floodnet", "flood-events-2020-2024.csv")
 
 ALERT_MM = 76.2
 INCH_MM = 25.4
@@ -235,7 +238,9 @@ class Figures:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("events", type=Path, help="flood-events CSV in FloodNet's format")
+    parser.add_argument("events", type=Path, nargs="?", default=reference_data(*FLOODNET_FILE),
+                        help="flood-events CSV in FloodNet's format (default: the reference"
+                             " data, bench/README.md)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthesised noise")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N events")
     args = parser.parse_args(argv)

@@ -185,21 +185,7 @@ class Open311:
         if len(description) > 4000:
             problems.append(f"description: at most 4000 characters; this one has"
                             f" {len(description)}")
-        email = form.get("email", "").strip()
-        if email and not EMAIL.match(email):
-            problems.append(f"email: {email!r} is not an e-mail address")
-        phone = form.get("phone", "").strip()
-        if len(phone) > 40:
-            problems.append("phone: at most 40 characters")
-        first, last = form.get("first_name", "").strip(), form.get("last_name", "").strip()
-        if len(first) > 100 or len(last) > 100:
-            problems.append("first_name, last_name: at most 100 characters each")
-        media_url = form.get("media_url", "").strip()
-        if media_url:
-            parts = urlsplit(media_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc or len(media_url) > 2000:
-                problems.append("media_url: give an http:// or https:// link (at most 2000"
-                                " characters)")
+        email, phone, first, last, media_url = self._reporter(form, problems)
         photos: list[Photo] = []
         upload = request.files.get("media")
         if upload is not None and upload.filename is not None:
@@ -222,6 +208,26 @@ class Open311:
             reporter_phone=phone or None, reporter_email=email or None,
         )
         return case, photos
+
+    @staticmethod
+    def _reporter(form: Any, problems: list[str]) -> tuple[str, str, str, str, str]:
+        """The reporter's e-mail, phone, first and last name, and a photo link, each checked."""
+        email = form.get("email", "").strip()
+        if email and not EMAIL.match(email):
+            problems.append(f"email: {email!r} is not an e-mail address")
+        phone = form.get("phone", "").strip()
+        if len(phone) > 40:
+            problems.append("phone: at most 40 characters")
+        first, last = form.get("first_name", "").strip(), form.get("last_name", "").strip()
+        if len(first) > 100 or len(last) > 100:
+            problems.append("first_name, last_name: at most 100 characters each")
+        media_url = form.get("media_url", "").strip()
+        if media_url:
+            parts = urlsplit(media_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or len(media_url) > 2000:
+                problems.append("media_url: give an http:// or https:// link (at most 2000"
+                                " characters)")
+        return email, phone, first, last, media_url
 
     @staticmethod
     def _coordinate(form: Any, name: str, bound: float, problems: list[str]) -> float | None:

@@ -17,7 +17,7 @@ the same transaction as the change itself. Deadlines are set by :mod:`cityops.ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,7 +75,8 @@ TRANSITIONS: dict[str, Rule] = {
                     assignee_only=True),
     "verified": Rule(("handled",), VERIFIERS, not_handler=True),
     "rework": Rule(("handled",), VERIFIERS, note_required=True, not_handler=True),
-    # from reported: only the special cases of _check (fixed on the spot; consultation answered)
+    # from reported: only the special cases of check_transition (fixed on the spot; a consultation
+    # answered)
     "closed": Rule(("verified", "reported"), OPS),
     "evaluated": Rule(("closed",), ("system", *OPS, "hotline")),
 }
@@ -201,7 +202,10 @@ def add_photo(
     return int(row["id"])
 
 
-def _check(ticket: dict[str, Any], to_status: str, actor: Actor, note: str) -> None:
+def check_transition(ticket: Mapping[str, Any], to_status: str, actor: Actor, note: str) -> None:
+    """The state machine's rule, pure: raise :class:`TransitionError` (a reason a person can act
+    on) unless ``actor`` may move ``ticket`` (its id, status, worker_id, handled_by,
+    fixed_on_spot, reported_by, call_type and source) to ``to_status`` with ``note``."""
     rule = TRANSITIONS[to_status]
     current, tid = ticket["status"], ticket["id"]
     if to_status == "closed" and current == "reported":
@@ -271,7 +275,7 @@ def transition(
     ).fetchone()
     if ticket is None:
         raise TransitionError(f"ticket {ticket_id} does not exist")
-    _check(ticket, to_status, actor, note)
+    check_transition(ticket, to_status, actor, note)
     current = ticket["status"]
     extra = _SETS.get(to_status)
     conn.execute(

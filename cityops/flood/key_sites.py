@@ -23,7 +23,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cityops.org.grids import GridIndex
-from cityops.platform.csv_import import read_rows
+from cityops.platform.csv_import import read_rows, upsert_counting
 
 COLUMNS = ("id", "kind", "name", "lon", "lat", "capacity", "notes")
 REQUIRED = ("id", "kind", "name", "lon", "lat")
@@ -110,13 +110,7 @@ def import_csv(conn: psycopg.Connection[Any], path: Path, index: GridIndex) -> I
     good, bad = check_rows(rows, index)
     result = ImportResult(refused=bad)
     with conn.transaction():
-        for row in good:
-            stored = conn.execute(UPSERT, row).fetchone()
-            assert stored is not None
-            if stored["inserted"]:
-                result.inserted += 1
-            else:
-                result.updated += 1
+        result.inserted, result.updated = upsert_counting(conn, UPSERT, good)
     return result
 
 

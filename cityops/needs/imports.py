@@ -29,7 +29,7 @@ and every good row is stored (profile inserted, or replaced when the household h
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from cityops.needs.data import (
     INDICATORS,
     derived_indicators,
 )
-from cityops.platform.csv_import import read_rows, rows_from_bytes
+from cityops.platform.csv_import import read_rows, rows_from_bytes, upsert_counting
 from cityops.platform.database import Database
 from cityops.platform.users import audit
 
@@ -231,29 +231,26 @@ def import_rows(conn: psycopg.Connection[Any], raw_rows: list[dict[str, str | No
     known = _known(conn, [(r.get("household_id") or "").strip() for r in raw_rows])
     good, bad = check_rows(raw_rows, known)
     result = ImportResult(refused=bad)
+
+    def household(row: Mapping[str, Any]) -> None:
+        new = row["new_household"]
+        if new is not None:
+            lon, lat = known.communities[new["community_code"]]
+            conn.execute(
+                "INSERT INTO households (id, community_code, head_name, address, members,"
+                " lon, lat) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (row["household_id"], new["community_code"], new["head_name"],
+                 new["address"], new["members"], lon, lat))
+            result.households_created += 1
+        else:
+            conn.execute(
+                "UPDATE households SET members = coalesce(%s, members),"
+                " head_name = coalesce(nullif(%s, ''), head_name),"
+                " address = coalesce(nullif(%s, ''), address) WHERE id = %s",
+                (row["members"], row["head_name"], row["address"], row["household_id"]))
+
     with conn.transaction():
-        for row in good:
-            new = row["new_household"]
-            if new is not None:
-                lon, lat = known.communities[new["community_code"]]
-                conn.execute(
-                    "INSERT INTO households (id, community_code, head_name, address, members,"
-                    " lon, lat) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (row["household_id"], new["community_code"], new["head_name"],
-                     new["address"], new["members"], lon, lat))
-                result.households_created += 1
-            else:
-                conn.execute(
-                    "UPDATE households SET members = coalesce(%s, members),"
-                    " head_name = coalesce(nullif(%s, ''), head_name),"
-                    " address = coalesce(nullif(%s, ''), address) WHERE id = %s",
-                    (row["members"], row["head_name"], row["address"], row["household_id"]))
-            stored = conn.execute(UPSERT, row).fetchone()
-            assert stored is not None
-            if stored["inserted"]:
-                result.inserted += 1
-            else:
-                result.updated += 1
+        result.inserted, result.updated = upsert_counting(conn, UPSERT, good, before=household)
     return result
 
 

@@ -1,11 +1,15 @@
-"""Reading an import CSV file: a header checked as a whole, then the rows as dicts."""
+"""CSV imports: a header checked as a whole, then the rows as dicts; the good rows upserted and
+counted (added, updated) in the caller's transaction."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 
 def read_rows(
@@ -40,3 +44,20 @@ def rows_from_bytes(
         raise ValueError(f"{name}: {'; '.join(problems)}; {hint}")
     reader.fieldnames = header
     return list(reader)
+
+
+def upsert_counting(conn: psycopg.Connection[Any], upsert: str, rows: Iterable[Mapping[str, Any]],
+                    before: Callable[[Mapping[str, Any]], object] | None = None) -> tuple[int, int]:
+    """Run ``upsert`` (an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING (xmax = 0) AS
+    inserted``) for each row, ``before(row)`` first when given; return (added, updated)."""
+    added = updated = 0
+    for row in rows:
+        if before is not None:
+            before(row)
+        stored = conn.execute(upsert, row).fetchone()
+        assert stored is not None
+        if stored["inserted"]:
+            added += 1
+        else:
+            updated += 1
+    return added, updated

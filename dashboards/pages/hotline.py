@@ -96,6 +96,39 @@ def _field(label: str, control: Component, field: str, hint: str = "") -> html.D
     return html.Div(parts, className="form-field", id=f"hl-{field}-field")
 
 
+def _location_field(ctx: AppContext) -> html.Div:
+    """A point, or the community when the caller does not know it."""
+    return _field(
+        "Location",
+        html.Div([
+            dcc.Input(id="hl-lat", type="text", placeholder="latitude, e.g. 31.2304",
+                      inputMode="decimal", autoComplete="off"),
+            dcc.Input(id="hl-lon", type="text", placeholder="longitude, e.g. 121.4737",
+                      inputMode="decimal", autoComplete="off"),
+            html.Span("or", className="muted"),
+            dcc.Dropdown(id="hl-cell", options=cell_options(ctx.desk.index()),
+                         placeholder="community", searchable=True, clearable=True,
+                         className="cell-pick"),
+        ], className="form-row"),
+        "location",
+        "a point if the caller knows it; else the community (a consultation needs none)",
+    )
+
+
+def _answer_box() -> html.Div:
+    """For a consultation: answered on the call, and the answer given."""
+    return html.Div(
+        [
+            dcc.Checklist(id="hl-answered", value=[], options=[
+                {"label": " Answered on the call (close the consultation now)",
+                 "value": "answered"}]),
+            _field("Answer given", dcc.Textarea(id="hl-answer", className="note-field",
+                                                maxLength=2000), "answer"),
+        ],
+        id="hl-answer-box", style={"display": "none"},
+    )
+
+
 def form_view(ctx: AppContext) -> html.Section:
     """The intake form of one call."""
     return html.Section(
@@ -126,34 +159,11 @@ def form_view(ctx: AppContext) -> html.Section:
             _field("Address", dcc.Input(id="hl-address", type="text", maxLength=200,
                                         autoComplete="off"), "address",
                    "street and number, or a landmark (not needed for a consultation)"),
-            _field(
-                "Location",
-                html.Div([
-                    dcc.Input(id="hl-lat", type="text", placeholder="latitude, e.g. 31.2304",
-                              inputMode="decimal", autoComplete="off"),
-                    dcc.Input(id="hl-lon", type="text", placeholder="longitude, e.g. 121.4737",
-                              inputMode="decimal", autoComplete="off"),
-                    html.Span("or", className="muted"),
-                    dcc.Dropdown(id="hl-cell", options=cell_options(ctx.desk.index()),
-                                 placeholder="community", searchable=True, clearable=True,
-                                 className="cell-pick"),
-                ], className="form-row"),
-                "location",
-                "a point if the caller knows it; else the community (a consultation needs none)",
-            ),
+            _location_field(ctx),
             dcc.Checklist(id="hl-urgent", options=[{"label": " Urgent (danger to people or"
                                                               " property)", "value": "urgent"}],
                           value=[]),
-            html.Div(
-                [
-                    dcc.Checklist(id="hl-answered", value=[], options=[
-                        {"label": " Answered on the call (close the consultation now)",
-                         "value": "answered"}]),
-                    _field("Answer given", dcc.Textarea(id="hl-answer", className="note-field",
-                                                        maxLength=2000), "answer"),
-                ],
-                id="hl-answer-box", style={"display": "none"},
-            ),
+            _answer_box(),
             html.Div([html.Button("File the case", id="hl-submit", className="btn"),
                       html.Button("New call (clear)", id="hl-new", className="btn btn-dispatched")],
                      className="buttons"),
@@ -219,19 +229,8 @@ def check_form(form: Form, cat: Catalogue, operator: str, district: str | None =
     if len(description) < 5:
         errors["description"] = "Write down what the caller says (at least a few words)."
     consultation = call_type == "consultation"
-    lat_text, lon_text = (form.lat or "").strip(), (form.lon or "").strip()
-    lat = lon = None
-    if lat_text or lon_text:
-        lat, lon = _number(lat_text), _number(lon_text)
-        if not lat_text or not lon_text:
-            errors["location"] = "Give both latitude and longitude, or neither."
-        elif lat is None or lon is None:
-            errors["location"] = "Latitude and longitude are decimal numbers, e.g. 31.2304."
-        elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            errors["location"] = "Latitude is between -90 and 90, longitude between -180 and" \
-                                 " 180: are they swapped?"
-    elif not consultation and not form.cell:
-        errors["location"] = "Pick the community, or give latitude and longitude."
+    lat_text = (form.lat or "").strip()
+    lat, lon = _location(form, consultation, errors)
     if not consultation and not address:
         errors["address"] = "Enter the address or a landmark."
     answered = consultation and form.answered
@@ -251,6 +250,26 @@ def check_form(form: Form, cat: Catalogue, operator: str, district: str | None =
         reporter_phone=phone, call_type=call_type,
     )
     return case, (form.answer or "").strip() if answered else None, {}
+
+
+def _location(form: Form, consultation: bool,
+              errors: dict[str, str]) -> tuple[float | None, float | None]:
+    """The call's point (latitude, longitude) if given; a message in ``errors`` when it is
+    wrong, or missing without a community for anything but a consultation."""
+    lat_text, lon_text = (form.lat or "").strip(), (form.lon or "").strip()
+    lat = lon = None
+    if lat_text or lon_text:
+        lat, lon = _number(lat_text), _number(lon_text)
+        if not lat_text or not lon_text:
+            errors["location"] = "Give both latitude and longitude, or neither."
+        elif lat is None or lon is None:
+            errors["location"] = "Latitude and longitude are decimal numbers, e.g. 31.2304."
+        elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            errors["location"] = "Latitude is between -90 and 90, longitude between -180 and" \
+                                 " 180: are they swapped?"
+    elif not consultation and not form.cell:
+        errors["location"] = "Pick the community, or give latitude and longitude."
+    return lat, lon
 
 
 # intake's NewCase fields -> the form field that shows the problem
